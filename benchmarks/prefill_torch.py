@@ -1,0 +1,101 @@
+"""Dense vs pruned prefill of the torch backend: measured time ratio next to the FLOPs ratio.
+
+Default: a mid-size random-weight Qwen2 (hidden 512, 8 layers, 8/2 heads, FFN 1536)
+on the full VideoLLaMA2 layout (2,892 tokens) with the paper-like preset, on CPU.
+`--full-size --device cuda --dtype bfloat16` runs the real 7B dimensions on a GPU and
+also reports time per decoded token and peak memory.
+
+    python benchmarks/prefill_torch.py
+    python benchmarks/prefill_torch.py --full-size --device cuda --dtype bfloat16
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from dataclasses import replace
+
+import torch
+
+from fastav_export.flops import flops_report
+from fastav_export.models import get_model_spec
+from fastav_export.models.registry import DecoderDims
+from fastav_export.pruning_config import PruningConfig
+from fastav_export.synthetic_inputs import synthetic_embeds
+from fastav_export.torch_backend.model_factory import random_qwen2
+from fastav_export.torch_backend.reference import TorchReference
+
+MID_SIZE = DecoderDims(hidden_size=512, intermediate_size=1536, num_layers=8, num_heads=8, num_kv_heads=2,
+                       vocab_size=1024)
+
+
+def synchronize(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_prefill(backend, embeds, repeats, device, max_new_tokens=0):
+    backend.prefill(embeds, max_new_tokens=max_new_tokens)  # warm-up
+    times = []
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        backend.prefill(embeds, max_new_tokens=max_new_tokens)
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def time_decode(backend, embeds, steps, device):
+    out = backend.prefill(embeds, max_new_tokens=steps + 1)
+    ids = out.logits.argmax(-1)
+    backend.decode(ids)  # warm-up step
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        ids = backend.decode(ids).argmax(-1)
+    synchronize(device)
+    return (time.perf_counter() - start) / steps
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--full-size", action="store_true", help="real Qwen2-7B dimensions (needs a GPU)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--decode-steps", type=int, default=0, help="also time this many decode steps")
+    parser.add_argument("--global-policy", default="positional", choices=("positional", "rollout"))
+    args = parser.parse_args()
+
+    spec = get_model_spec("videollama2")
+    dims = spec.dims if args.full_size else MID_SIZE
+    device, dtype = torch.device(args.device), getattr(torch, args.dtype)
+    layout = spec.default_layout()
+    torch.set_grad_enabled(False)
+    model = random_qwen2(dims, seed=0, std=0.02, dtype=dtype, device=device)
+    embeds = synthetic_embeds(model.model.embed_tokens.weight, layout, 1, seed=0).to(device, dtype)
+    # K = L/2 of this model, with the paper-like preset's positional rule.
+    pruned_config = replace(spec.preset, global_policy=args.global_policy)
+    print(f"model: {'Qwen2-7B dims' if args.full_size else 'mid-size'} {dims.hidden_size}d x {dims.num_layers} layers, "
+          f"{args.dtype} on {device}; layout {layout.describe()}")
+    results = {}
+    for label, config in (("dense", PruningConfig.dense()), ("pruned", pruned_config)):
+        backend = TorchReference(model, layout, config)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        seconds = time_prefill(backend, embeds, args.repeats, device)
+        peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
+        decode = time_decode(backend, embeds, args.decode_steps, device) if args.decode_steps else float("nan")
+        report = flops_report(dims, backend.schedule)
+        results[label] = (seconds, report)
+        print(f"{label:>6}: prefill {seconds * 1e3:9.1f} ms   decode {decode * 1e3:7.2f} ms/token   "
+              f"peak {peak:6.2f} GiB   tokens/layer {backend.schedule.tokens[0]} -> {backend.schedule.tokens[-1]}")
+    (dense_s, _), (pruned_s, report) = results["dense"], results["pruned"]
+    print(f"measured prefill time ratio (pruned / dense): {pruned_s / dense_s:.3f}")
+    print(f"FLOPs ratio: paper formula {report.paper_ratio:.3f}, exact MACs {report.exact_ratio:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""The `fastav-export` command line.
+
+Building the parser imports nothing heavy: each command's module is imported when
+that command runs, so `--help` works (and is fast) without optional packages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from ..errors import FastAVError
+
+# command -> (module, one-line help). Each module defines add_arguments() and main().
+COMMANDS = {
+    "run": ("fastav_export.cli.run_command", "generate with FastAV pruning and print the schedule"),
+    "flops": ("fastav_export.cli.flops_command", "print per-layer token counts and FLOPs ratios"),
+}
+
+EPILOG = """examples:
+  fastav-export run --model videollama2-tiny --backend torch
+  fastav-export run --model videollama2-tiny --global-policy rollout --json out.json
+  fastav-export flops --model videollama2
+  fastav-export flops --model video-salmonn2 --keep-frames 8
+"""
+
+log = logging.getLogger("fastav_export")
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse prints usage + error; users get one line that points at --help."""
+
+    def error(self, message):
+        sys.stderr.write(f"error: {message} (see `{self.prog} --help`)\n")
+        sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineErrorParser(
+        prog="fastav-export",
+        description="Export, run and check FastAV token pruning for audio-visual LLM decoders.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from .. import __version__
+
+    parser.add_argument("--version", action="version", version=f"fastav-export {__version__}")
+    verbosity = argparse.ArgumentParser(add_help=False)
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="print debug messages")
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="print only results and errors")
+    verbosity.add_argument("--log-file", metavar="FILE", help="also write log messages to FILE")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineErrorParser)
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        cmd = sub.add_parser(name, help=help_text, description=module.__doc__, parents=[verbosity],
+                             epilog=getattr(module, "EXAMPLES", None),
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(cmd)
+        cmd.set_defaults(_main=module.main)
+    return parser
+
+
+def _setup_logging(args) -> None:
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    handlers = [logging.StreamHandler(sys.stderr)]
+    if args.log_file:
+        handlers.append(logging.FileHandler(args.log_file))
+    logging.basicConfig(level=level, format="%(message)s", handlers=handlers, force=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    _setup_logging(args)
+    try:
+        return args._main(args) or 0
+    except FastAVError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("error: interrupted\n")
+        return 130

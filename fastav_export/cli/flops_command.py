@@ -1,0 +1,53 @@
+"""Print the pruning schedule (tokens per layer) and FLOPs ratios of a model.
+
+Counts only: no weights are loaded, so the real 7B models work on any machine.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from .options import add_model_arguments, add_pruning_arguments, pruning_config_from_args, resolve_layout
+
+EXAMPLES = """examples:
+  fastav-export flops --model videollama2
+  fastav-export flops --model video-salmonn2 --keep-frames 8 --json flops.json
+  fastav-export flops --model videollama2 --global-policy rollout --global-budget 0.1
+"""
+
+log = logging.getLogger("fastav_export")
+
+
+def add_arguments(parser) -> None:
+    add_model_arguments(parser, checkpoint=False)
+    add_pruning_arguments(parser)
+    parser.add_argument("--json", metavar="FILE", help="also write the per-layer figures as JSON")
+
+
+def main(args) -> int:
+    from ..flops import flops_report
+    from ..models import get_model_spec
+    from ..schedule import make_schedule
+
+    spec = get_model_spec(args.model or "videollama2")
+    layout = resolve_layout(args, spec)
+    config = pruning_config_from_args(args, spec, spec.dims.num_layers)
+    schedule = make_schedule(layout, config, spec.dims.num_layers)
+    report = flops_report(spec.dims, schedule)
+    print(f"model: {spec.name} ({spec.description})")
+    print(f"layout: {layout.describe()}")
+    print(f"pruning: {config.describe()}")
+    print(f"{'layer':>5} {'tokens':>7} {'candidates':>10} {'paper GFLOPs':>13} {'exact GMACs':>12}")
+    for layer, n in enumerate(schedule.tokens):
+        print(f"{layer:>5} {n:>7} {schedule.candidates[layer]:>10} "
+              f"{report.paper[layer] / 1e9:>13.2f} {report.exact[layer] / 1e9:>12.2f}")
+    print(f"FLOPs ratio (pruned / dense): paper formula {report.paper_ratio:.4f}, exact MACs {report.exact_ratio:.4f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"model": spec.name, "n_tokens": layout.n_tokens, "tokens": list(schedule.tokens),
+                       "candidates": list(schedule.candidates), "paper_flops": list(report.paper),
+                       "exact_macs": list(report.exact), "flops_ratio": report.to_json(),
+                       "pruning": config.to_dict()}, f, indent=1)
+        log.info(f"wrote {args.json}")
+    return 0

@@ -1,0 +1,84 @@
+"""Options shared by commands: which model, which layout, which pruning settings.
+
+Every pruning flag starts from the model's paper-like preset and overrides one value,
+so `--cutoff 500` keeps the preset's other rules.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+from ..errors import FastAVError
+from ..layout import TokenLayout
+from ..models import get_model_spec, model_names
+from ..models.registry import ModelSpec, full_size_spec
+from ..pruning_config import GLOBAL_POLICIES, ROLLOUT_QUERIES, PruningConfig, parse_budget
+
+DEFAULT_MODEL = "videollama2-tiny"
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, checkpoint: bool = True) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument("--model", metavar="NAME", choices=model_names(),
+                       help=f"registered model: {', '.join(model_names())} (default {DEFAULT_MODEL})")
+    if checkpoint:
+        group.add_argument("--checkpoint", metavar="DIR", type=Path,
+                           help="local Hugging Face snapshot (Qwen2, VideoLLaMA2 or video-SALMONN 2; safetensors)")
+    group.add_argument("--layout", metavar="FILE", type=Path,
+                       help='token layout JSON: [{"kind": "text|video|audio", "length": N, "frame": F}, ...]')
+
+
+def add_pruning_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("pruning (defaults: the model's paper-like preset)")
+    group.add_argument("--global-layer", type=int, metavar="K", help="layer that first sees the global cut (default L/2)")
+    group.add_argument("--fine-ratio", type=float, metavar="P", help="share of candidates dropped per later layer (default 0.2)")
+    group.add_argument("--alpha", type=float, help="rollout residual weight (default 0.5)")
+    group.add_argument("--global-policy", choices=GLOBAL_POLICIES, help="global cut policy (default positional)")
+    group.add_argument("--global-budget", type=str, metavar="B",
+                       help="rollout: candidates to keep, a count (300) or a fraction (0.25); "
+                            "default: as many as the positional rule keeps")
+    group.add_argument("--rollout-queries", choices=ROLLOUT_QUERIES, help="query rows averaged by rollout (default all)")
+    group.add_argument("--cutoff", type=int, help="positional: keep candidates below this position")
+    group.add_argument("--keep-audio", type=int, metavar="K", help="positional: keep the first K audio tokens")
+    group.add_argument("--keep-frames", type=int, metavar="F", help="positional: keep every candidate of frames 0..F-1")
+    group.add_argument("--no-prune", action="store_true", help="dense model: no global or fine pruning")
+
+
+def resolve_spec(args) -> tuple[ModelSpec | None, str | None]:
+    """(spec, checkpoint family). The spec gives the default layout and preset."""
+    checkpoint = getattr(args, "checkpoint", None)
+    if checkpoint is None:
+        return get_model_spec(args.model or DEFAULT_MODEL), None
+    from ..checkpoint import checkpoint_family
+
+    family, _ = checkpoint_family(checkpoint)
+    if args.model:
+        return get_model_spec(args.model), family
+    return full_size_spec(family), family
+
+
+def resolve_layout(args, spec: ModelSpec | None) -> TokenLayout:
+    if args.layout is not None:
+        return TokenLayout.load(args.layout)
+    if spec is None:
+        raise FastAVError("a plain Qwen2 checkpoint has no default layout: pass --layout FILE (or --model of its family)")
+    return spec.default_layout()
+
+
+def pruning_config_from_args(args, spec: ModelSpec | None, num_layers: int) -> PruningConfig:
+    """The model preset with the command line's overrides, validated and resolved."""
+    if args.no_prune:
+        return PruningConfig.dense().resolve(num_layers)
+    # A plain Qwen2 checkpoint has no preset: rollout keeping a quarter of the candidates.
+    config = spec.preset if spec is not None else PruningConfig(global_policy="rollout", global_budget=0.25)
+    overrides = {
+        name: getattr(args, name)
+        for name in ("global_layer", "fine_ratio", "alpha", "global_policy", "rollout_queries",
+                     "cutoff", "keep_audio", "keep_frames")
+        if getattr(args, name) is not None
+    }
+    if args.global_budget is not None:
+        overrides["global_budget"] = parse_budget(args.global_budget)
+    return replace(config, **overrides).resolve(num_layers)

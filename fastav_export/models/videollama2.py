@@ -1,0 +1,73 @@
+"""VideoLLaMA2.1-7B-AV: Qwen2-7B decoder, contiguous [video][audio] layout.
+
+The `<video>` placeholder (id -201) after `<|im_start|>user\\n` is replaced by the
+video tokens then the audio tokens:
+* video: 16 frames -> SigLIP -> STC connector (2x temporal, to 13 x 13 spatial):
+  8 groups of 169 tokens = 1352; each group is one "frame" of the layout.
+* audio: BEATs on 30 s (padded) -> 187 steps x 8 = 1496 tokens, time-major.
+Prefix (system prompt + user header) about 14 tokens; question + assistant header
+about 30.
+"""
+
+from ..layout import Segment, TokenLayout
+from ..pruning_config import PruningConfig
+from .registry import DecoderDims, ModelSpec, register, register_checkpoint_type
+
+FAMILY = "videollama2"
+VIDEO_PLACEHOLDER_ID = -201
+
+
+def videollama2_layout(
+    frames: int = 16,
+    tokens_per_group: int = 169,
+    audio_tokens: int = 1496,
+    prefix_tokens: int = 14,
+    suffix_tokens: int = 30,
+) -> TokenLayout:
+    """[prefix text][video group 0..frames/2-1][audio][question + assistant header]."""
+    groups = max(1, frames // 2)  # the STC connector pools pairs of frames
+    segments = [Segment("text", prefix_tokens)]
+    segments += [Segment("video", tokens_per_group, frame=g) for g in range(groups)]
+    segments += [Segment("audio", audio_tokens), Segment("text", suffix_tokens)]
+    return TokenLayout(tuple(segments))
+
+
+QWEN2_7B = DecoderDims(
+    hidden_size=3584, intermediate_size=18944, num_layers=28, num_heads=28, num_kv_heads=4,
+    vocab_size=152064, head_dim=128, rope_theta=1_000_000.0, rms_norm_eps=1e-6,
+    tie_word_embeddings=False, max_position_embeddings=32768,
+)
+
+register(ModelSpec(
+    name="videollama2",
+    family=FAMILY,
+    dims=QWEN2_7B,
+    default_layout=videollama2_layout,
+    # Paper-like preset: video tokens before position 750 and the first 10 audio
+    # tokens survive the global cut (audio goes from 1,496 to 10 tokens).
+    preset=PruningConfig(global_policy="positional", cutoff=750, keep_audio=10),
+    hf_id="DAMO-NLP-SG/VideoLLaMA2.1-7B-AV",
+    description="VideoLLaMA2.1-7B-AV (Qwen2-7B decoder; 1352 video + 1496 audio tokens)",
+))
+
+TINY_LAYOUT = dict(frames=8, tokens_per_group=9, audio_tokens=24, prefix_tokens=6, suffix_tokens=6)
+
+
+def videollama2_tiny_layout(**overrides) -> TokenLayout:
+    return videollama2_layout(**{**TINY_LAYOUT, **overrides})
+
+
+register(ModelSpec(
+    name="videollama2-tiny",
+    family=FAMILY,
+    dims=DecoderDims(hidden_size=64, intermediate_size=128, num_layers=6, num_heads=4, num_kv_heads=2,
+                     vocab_size=256, rope_theta=1_000_000.0, rms_norm_eps=1e-6),
+    default_layout=videollama2_tiny_layout,
+    # Same rules scaled down: half of the video, the first 3 audio tokens.
+    preset=PruningConfig(global_policy="positional", cutoff=6 + 18, keep_audio=3),
+    description="tiny random-weight VideoLLaMA2 decoder for tests and the quickstart",
+    random_init_std=0.1,
+))
+
+# config.json `model_type` of VideoLLaMA2's Qwen2 models.
+register_checkpoint_type("videollama2_qwen2", FAMILY)

@@ -1,0 +1,128 @@
+"""The command line: outputs, the --json schema, one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from fastav_export.cli import COMMANDS, main
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_flops_prints_the_paper_ratio(capsys):
+    code, out, _ = run_cli(capsys, "flops", "--model", "videollama2")
+    assert code == 0
+    line = out.strip().splitlines()[-1]
+    paper = float(line.split("paper formula ")[1].split(",")[0])
+    assert 0.53 <= paper <= 0.57
+    assert "   14     790" in out  # layer 14 processes the 790 tokens that survive the global cut
+
+
+def test_run_writes_the_json_schema(capsys, tmp_path):
+    path = tmp_path / "out.json"
+    code, out, _ = run_cli(capsys, "run", "--model", "videollama2-tiny", "--backend", "torch", "--batch", "2",
+                           "--max-new-tokens", "5", "--json", str(path))
+    assert code == 0 and "tokens[1]:" in out and "FLOPs ratio" in out
+    data = json.loads(path.read_text())
+    assert set(data) == {"n_tokens", "kept", "tokens", "logits", "flops_ratio"}
+    assert data["n_tokens"] == 72 and sorted(data["kept"]) == ["3", "4", "5"]
+    assert all(len(rows) == 2 and rows[0] == sorted(rows[0]) for rows in data["kept"].values())
+    assert [len(t) for t in data["tokens"]] == [5, 5] and len(data["logits"][0]) == 256
+    assert set(data["flops_ratio"]) == {"paper", "exact_macs"}
+
+
+def test_run_with_embeds_and_layout_files(capsys, tmp_path):
+    layout = [{"kind": "text", "length": 3}, {"kind": "video", "length": 10, "frame": 0}, {"kind": "text", "length": 2}]
+    (tmp_path / "layout.json").write_text(json.dumps(layout))
+    np.save(tmp_path / "embeds.npy", np.random.default_rng(0).standard_normal((15, 64)).astype(np.float32))
+    code, out, err = run_cli(capsys, "run", "--layout", str(tmp_path / "layout.json"), "--embeds",
+                             str(tmp_path / "embeds.npy"), "--global-policy", "rollout", "--global-budget", "4")
+    assert code == 0, err
+    assert "15 tokens (5 text, 10 video)" in out and "layers     3-5:      9 tokens" in out  # floor(0.2 * 4) = 0 fine drops
+
+
+def test_no_prune_keeps_everything(capsys, tmp_path):
+    path = tmp_path / "out.json"
+    assert run_cli(capsys, "run", "--no-prune", "--max-new-tokens", "2", "--json", str(path))[0] == 0
+    assert all(rows[0] == list(range(72)) for rows in json.loads(path.read_text())["kept"].values())
+
+
+BAD_INPUTS = [
+    (["run", "--global-layer", "6"], "outside 1..5"),
+    (["run", "--fine-ratio", "1"], "outside [0, 1)"),
+    (["run", "--alpha", "-0.5"], "outside [0, 1]"),
+    (["run", "--global-budget", "-4"], "negative"),
+    (["run", "--global-budget", "lots"], "not a number"),
+    (["run", "--model", "gpt-9"], "invalid choice"),
+    (["run", "--max-new-tokens", "0"], "at least 1"),
+    (["run", "--model", "videollama2"], "no built-in weights"),
+    (["flops", "--keep-frames", "-2"], "integer >= 0"),
+    (["run", "--bogus"], "unrecognized arguments"),
+]
+
+
+@pytest.mark.parametrize("argv,message", BAD_INPUTS)
+def test_invalid_inputs_exit_2_with_one_line(capsys, argv, message):
+    with pytest.raises(SystemExit) if message in ("invalid choice", "unrecognized arguments") else _no_exit():
+        code, _, err = run_cli(capsys, *argv)
+        assert code == 2
+    err = capsys.readouterr().err if message in ("invalid choice", "unrecognized arguments") else err
+    assert message in err and len(err.strip().splitlines()) == 1 and err.startswith("error: ")
+
+
+class _no_exit:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+@pytest.mark.parametrize("layout,embeds_shape,message", [
+    ([{"kind": "text", "length": 3}], (4, 64), "covers 3 tokens but the input embeddings have 4"),
+    ([{"kind": "pixels", "length": 4}], (4, 64), "unknown kind"),
+    ([], (4, 64), "layout is empty"),
+    ([{"kind": "text", "length": 4}], (4, 32), "hidden size is 64"),
+    ([{"kind": "text", "length": 4}], (2, 4, 64, 1), "expected [N, D] or [B, N, D]"),
+])
+def test_bad_layouts_and_embeddings(capsys, tmp_path, layout, embeds_shape, message):
+    (tmp_path / "layout.json").write_text(json.dumps(layout))
+    np.save(tmp_path / "embeds.npy", np.zeros(embeds_shape, np.float32))
+    code, _, err = run_cli(capsys, "run", "--layout", str(tmp_path / "layout.json"), "--embeds", str(tmp_path / "embeds.npy"))
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_float64_embeds_are_refused(capsys, tmp_path):
+    np.save(tmp_path / "e.npy", np.zeros((72, 64)))
+    code, _, err = run_cli(capsys, "run", "--embeds", str(tmp_path / "e.npy"))
+    assert code == 2 and "float64, expected float32" in err
+
+
+def test_help_works_without_optional_packages_and_without_torch():
+    """`--help` of every command imports neither torch nor any optional package."""
+    script = (
+        "import sys\n"
+        "from fastav_export.cli import main\n"
+        f"for argv in [['--help']] + [[c, '--help'] for c in {sorted(COMMANDS)!r}]:\n"
+        "    try:\n        main(argv)\n    except SystemExit as e:\n        assert e.code == 0\n"
+        "heavy = {'torch', 'onnx', 'onnxruntime', 'tensorrt', 'polygraphy', 'tritonclient'} & set(sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "examples:" in result.stdout
+
+
+def test_python_dash_m_entry_point():
+    result = subprocess.run([sys.executable, "-m", "fastav_export", "flops", "--model", "video-salmonn2"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0 and "FLOPs ratio" in result.stdout
