@@ -69,7 +69,10 @@ def checkpoint_family(directory: str | Path) -> tuple[str, str]:
 def safetensors_files(directory: Path) -> list[Path]:
     index = directory / "model.safetensors.index.json"
     if index.is_file():
-        weight_map = json.loads(index.read_text()).get("weight_map", {})
+        try:
+            weight_map = json.loads(index.read_text())["weight_map"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise FastAVError(f"{index} is not a valid safetensors index (no weight_map): re-download the snapshot") from None
         files = sorted({directory / name for name in weight_map.values()})
         missing = [f.name for f in files if not f.is_file()]
         if missing:
@@ -99,7 +102,7 @@ def qwen2_config_from(config: dict):
 def _component(key: str) -> str:
     """The module a skipped tensor belongs to: `model.mm_projector`, `speech_encoder`, ..."""
     parts = key.split(".")
-    return ".".join(parts[:2]) if parts[0] == "model" and len(parts) > 2 else parts[0]
+    return ".".join(parts[:2]) if parts[0] == "model" and len(parts) >= 2 else parts[0]
 
 
 def load_qwen2_checkpoint(directory: str | Path, dtype=torch.float32, device="cpu",
@@ -129,7 +132,15 @@ def load_qwen2_checkpoint(directory: str | Path, dtype=torch.float32, device="cp
     model = make_qwen2(config, dtype=torch.float32, device="cpu")
     if config.tie_word_embeddings:
         state.pop("lm_head.weight", None)
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError:  # shape mismatches raise even with strict=False
+        shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        wrong = next(k for k, v in state.items() if k in shapes and tuple(v.shape) != shapes[k])
+        raise FastAVError(
+            f"{directory}: {wrong} has shape {list(state[wrong].shape)} but config.json implies "
+            f"{list(shapes[wrong])}: the config does not match the weights"
+        ) from None
     missing = [k for k in missing if not (config.tie_word_embeddings and k == "lm_head.weight")]
     if missing or unexpected:
         what = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
