@@ -102,7 +102,7 @@ def qwen2_config_from(config: dict):
 def _component(key: str) -> str:
     """The module a skipped tensor belongs to: `model.mm_projector`, `speech_encoder`, ..."""
     parts = key.split(".")
-    return ".".join(parts[:2]) if parts[0] == "model" and len(parts) >= 2 else parts[0]
+    return ".".join(parts[:2]) if parts[0] == "model" else parts[0]
 
 
 def load_qwen2_checkpoint(directory: str | Path, dtype=torch.float32, device="cpu",
@@ -130,21 +130,19 @@ def load_qwen2_checkpoint(directory: str | Path, dtype=torch.float32, device="cp
             raise FastAVError(f"cannot read {file.name}: {exc}; re-download or re-save the checkpoint") from None
 
     model = make_qwen2(config, dtype=torch.float32, device="cpu")
-    if config.tie_word_embeddings:
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    if config.tie_word_embeddings:  # lm_head is the embedding table; a stored copy is ignored
+        expected.pop("lm_head.weight")
         state.pop("lm_head.weight", None)
-    try:
-        missing, unexpected = model.load_state_dict(state, strict=False)
-    except RuntimeError:  # shape mismatches raise even with strict=False
-        shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-        wrong = next(k for k, v in state.items() if k in shapes and tuple(v.shape) != shapes[k])
-        raise FastAVError(
-            f"{directory}: {wrong} has shape {list(state[wrong].shape)} but config.json implies "
-            f"{list(shapes[wrong])}: the config does not match the weights"
-        ) from None
-    missing = [k for k in missing if not (config.tie_word_embeddings and k == "lm_head.weight")]
+    missing, unexpected = sorted(expected.keys() - state.keys()), sorted(state.keys() - expected.keys())
     if missing or unexpected:
         what = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
         raise FastAVError(f"{directory} does not hold a complete Qwen2 decoder ({what}): check the snapshot")
+    for key, tensor in state.items():
+        if tuple(tensor.shape) != expected[key]:
+            raise FastAVError(f"{directory}: {key} has shape {list(tensor.shape)} but config.json implies "
+                              f"{list(expected[key])}: the config does not match the weights")
+    model.load_state_dict(state, strict=not config.tie_word_embeddings)
     if config.tie_word_embeddings:
         model.lm_head.weight = model.model.embed_tokens.weight
     return LoadedCheckpoint(model.to(device=device, dtype=dtype).eval(), family, model_type, dict(skipped))

@@ -26,8 +26,6 @@ EPILOG = """examples:
   fastav-export flops --model video-salmonn2 --keep-frames 8
 """
 
-log = logging.getLogger("fastav_export")
-
 
 class OneLineErrorParser(argparse.ArgumentParser):
     """argparse prints usage + error; users get one line that points at --help."""

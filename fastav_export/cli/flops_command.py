@@ -16,11 +16,13 @@ EXAMPLES = """examples:
   fastav-export flops --model videollama2 --global-policy rollout --global-budget 0.1
 """
 
+# Counting needs no weights, so the default is the real model, not its tiny twin.
+DEFAULT_MODEL = "videollama2"
 log = logging.getLogger("fastav_export")
 
 
 def add_arguments(parser) -> None:
-    add_model_arguments(parser, checkpoint=False)
+    add_model_arguments(parser, checkpoint=False, default=DEFAULT_MODEL)
     add_pruning_arguments(parser)
     parser.add_argument("--json", metavar="FILE", help="also write the per-layer figures as JSON")
 
@@ -30,7 +32,7 @@ def main(args) -> int:
     from ..models import get_model_spec
     from ..schedule import make_schedule
 
-    spec = get_model_spec(args.model or "videollama2")
+    spec = get_model_spec(args.model or DEFAULT_MODEL)
     layout = resolve_layout(args, spec)
     config = pruning_config_from_args(args, spec, spec.dims.num_layers)
     schedule = make_schedule(layout, config, spec.dims.num_layers)

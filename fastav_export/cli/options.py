@@ -19,10 +19,11 @@ from ..pruning_config import GLOBAL_POLICIES, ROLLOUT_QUERIES, PruningConfig, pa
 DEFAULT_MODEL = "videollama2-tiny"
 
 
-def add_model_arguments(parser: argparse.ArgumentParser, checkpoint: bool = True) -> None:
+def add_model_arguments(parser: argparse.ArgumentParser, checkpoint: bool = True,
+                        default: str = DEFAULT_MODEL) -> None:
     group = parser.add_argument_group("model")
     group.add_argument("--model", metavar="NAME", choices=model_names(),
-                       help=f"registered model: {', '.join(model_names())} (default {DEFAULT_MODEL})")
+                       help=f"registered model: {', '.join(model_names())} (default {default})")
     if checkpoint:
         group.add_argument("--checkpoint", metavar="DIR", type=Path,
                            help="local Hugging Face snapshot (Qwen2, VideoLLaMA2 or video-SALMONN 2; safetensors)")

@@ -91,6 +91,7 @@ def _dims(args, spec):
 def main(args) -> int:
     import torch
 
+    from ..checkpoint import load_qwen2_checkpoint
     from ..flops import flops_report
     from ..generation import generate
     from ..synthetic_inputs import synthetic_embeds
@@ -117,8 +118,14 @@ def main(args) -> int:
                           f"{dims.max_position_embeddings} positions: shorten the input or --max-new-tokens")
 
     started = time.perf_counter()
-    model = build_model(spec, checkpoint=args.checkpoint, seed=args.seed, dtype=dtype, device=device,
-                        attn_implementation=args.attn_implementation)
+    if args.checkpoint is not None:
+        loaded = load_qwen2_checkpoint(args.checkpoint, dtype=dtype, device=device,
+                                       attn_implementation=args.attn_implementation)
+        log.info(f"loaded the decoder of {args.checkpoint}; {loaded.describe_skipped()}")
+        model = loaded.model
+    else:
+        model = build_model(spec, seed=args.seed, dtype=dtype, device=device,
+                            attn_implementation=args.attn_implementation)
     log.debug(f"loaded {args.checkpoint or spec.name} in {time.perf_counter() - started:.1f} s")
     if embeds is None:
         embeds = synthetic_embeds(model.model.embed_tokens.weight, layout, args.batch, args.seed)

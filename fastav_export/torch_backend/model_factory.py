@@ -1,13 +1,11 @@
 """Build the transformers `Qwen2ForCausalLM` a torch backend runs on.
 
-Either seeded random weights (tiny variants, benchmarks) or a local checkpoint.
-Random weights come from a CPU generator seeded per run and are written in
+Seeded random weights (tiny variants, benchmarks); `checkpoint.py` loads real ones
+into the same empty model. Random weights come from a CPU generator seeded per run and are written in
 parameter-name order, so the same seed gives the same model on any device.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import torch
 
@@ -51,14 +49,9 @@ def random_qwen2(dims: DecoderDims, seed: int = 0, std: float = 0.02, dtype=torc
     return model.to(dtype)
 
 
-def build_model(spec: ModelSpec, checkpoint: str | Path | None = None, seed: int = 0,
-                dtype=torch.float32, device="cpu", attn_implementation: str = "sdpa"):
-    """The model for `spec`: from `checkpoint` when given, else seeded random weights."""
-    if checkpoint is not None:
-        from ..checkpoint import load_qwen2_checkpoint
-
-        return load_qwen2_checkpoint(checkpoint, dtype=dtype, device=device,
-                                     attn_implementation=attn_implementation).model
+def build_model(spec: ModelSpec, seed: int = 0, dtype=torch.float32, device="cpu",
+                attn_implementation: str = "sdpa"):
+    """`spec`'s decoder with seeded random weights (real weights: `checkpoint.load_qwen2_checkpoint`)."""
     std = spec.random_init_std if spec.random_init_std is not None else 0.02
     return random_qwen2(spec.dims, seed=seed, std=std, dtype=dtype, device=device,
                         attn_implementation=attn_implementation)

@@ -94,8 +94,8 @@ class TorchReference:
         return self.model.lm_head.weight.dtype
 
     # ---- one layer ----------------------------------------------------------------
-    def _run_layer(self, index: int, hidden: torch.Tensor, positions: torch.Tensor):
-        """Run decoder layer `index` on [B, n, D]; returns (output, queries after RoPE)."""
+    def _run_layer(self, index: int, hidden: torch.Tensor, positions: torch.Tensor, want_queries: bool = False):
+        """Run decoder layer `index` on [B, n, D]; returns (output, queries after RoPE or None)."""
         layer = self._layers[index]
         cos, sin = self.model.model.rotary_emb(hidden, positions)
         n = hidden.shape[1]
@@ -110,10 +110,10 @@ class TorchReference:
             out = layer(hidden, attention_mask=mask, position_ids=positions,
                         position_embeddings=(cos, sin), **{self._cache_kw: self.cache})
         out = out[0] if isinstance(out, tuple) else out
-        b = hidden.shape[0]
-        q = capture.output.view(b, n, self.num_heads, self.head_dim).transpose(1, 2)
-        q = _rotate(q, cos, sin)
-        return out, q
+        if not want_queries:
+            return out, None
+        q = capture.output.view(hidden.shape[0], n, self.num_heads, self.head_dim).transpose(1, 2)
+        return out, _rotate(q, cos, sin)
 
     # ---- prefill ------------------------------------------------------------------
     @torch.no_grad()
@@ -145,11 +145,12 @@ class TorchReference:
                 hidden, positions, original = (_take(t, keep) for t in (hidden, positions, original))
             if layer >= K:
                 kept[layer] = original
-            layer_input = hidden
-            hidden, queries = self._run_layer(layer, layer_input, positions)
-            if recorder is not None and layer < K:
+            records = recorder is not None and layer < K
+            scores_needed = layer >= K and sched.drops[layer] > 0
+            hidden, queries = self._run_layer(layer, hidden, positions, want_queries=records or scores_needed)
+            if records:
                 recorder.record(queries, self.cache[layer].view()[0])
-            if layer >= K and sched.drops[layer] > 0:
+            if scores_needed:
                 scores = last_query_scores(queries[:, :, -1:], self.cache[layer].view()[0], self.scale)
                 local = select_fine(scores, candidate[original], sched.drops[layer])
                 hidden, positions, original = (_take(t, local) for t in (hidden, positions, original))
@@ -185,9 +186,6 @@ class TorchReference:
 
     def _logits(self, last_hidden: torch.Tensor) -> torch.Tensor:
         return self.model.lm_head(self.model.model.norm(last_hidden))[:, -1].float()
-
-    def embed(self, token_ids: torch.Tensor) -> torch.Tensor:
-        return self.model.model.embed_tokens(token_ids.to(self.device))
 
 
 def _take(tensor: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
