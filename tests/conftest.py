@@ -22,3 +22,43 @@ def tiny_model(name: str, seed: int = 0, attn_implementation: str = "sdpa", dtyp
 @pytest.fixture(params=TINY_MODELS)
 def tiny_name(request) -> str:
     return request.param
+
+
+def build_tiny_engine(out, name: str, precision: str = "fp32", rollout: bool = True, export_only: bool = False,
+                      max_tokens: int = 128, max_new_tokens: int = 20):
+    """Build `name`'s tiny seed model (seed 0) into `out` and return its manifest.
+
+    With rollout=True the pre graph returns the importance, so the engine serves both
+    global policies (positional just ignores it).
+    """
+    import copy
+    from dataclasses import replace
+
+    from fastav_export.build import build_engine
+
+    spec = get_model_spec(name)
+    model = tiny_model(name)
+    dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+    if dtype != torch.float32:
+        model = copy.deepcopy(model).to(dtype)
+    config = replace(spec.preset, global_policy="rollout" if rollout else "positional")
+    return build_engine(model, model_name=name, source={"kind": "random", "seed": 0}, dims=spec.dims,
+                        precision=precision, layout=spec.default_layout(),
+                        config=config.resolve(spec.dims.num_layers), max_tokens=max_tokens,
+                        max_new_tokens=max_new_tokens, out=out, export_only=export_only)
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tmp_path_factory):
+    """tiny_engine(name, precision="fp32", rollout=True, export_only=False) -> manifest,
+    built once per session (tests must not modify the directory: copy it first)."""
+    built = {}
+
+    def make(name: str, precision: str = "fp32", rollout: bool = True, export_only: bool = False):
+        key = (name, precision, rollout, export_only)
+        if key not in built:
+            out = tmp_path_factory.mktemp("engines") / f"{name}-{precision}"
+            built[key] = build_tiny_engine(out, name, precision, rollout, export_only)
+        return built[key]
+
+    return make

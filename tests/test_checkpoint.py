@@ -245,3 +245,19 @@ def test_cli_refuses_a_pickle_checkpoint(tmp_path, capsys):
     assert main(["run", "--checkpoint", str(directory)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "pickle" in err, err
+
+
+def test_cli_builds_and_runs_an_engine_from_a_checkpoint(tmp_path, capsys):
+    directory = write_videollama2(tmp_path / "vl2", tiny_model(seed=5))
+    engine = tmp_path / "engine"
+    code = main(["build", "--checkpoint", str(directory), "--model", "videollama2-tiny", "--out", str(engine)])
+    assert code == 0, capsys.readouterr().err
+    manifest = json.loads((engine / "config.json").read_text())
+    assert manifest["model"] == "vl2" and manifest["source"] == {"kind": "checkpoint", "path": str(directory.resolve())}
+    out = tmp_path / "out.json"
+    assert main(["run", str(engine), "--max-new-tokens", "4", "--json", str(out)]) == 0
+    model = load_qwen2_checkpoint(directory).model
+    layout = TINY.default_layout()
+    embeds = synthetic_embeds(model.model.embed_tokens.weight, layout, 1, seed=0)
+    expected = generate(TorchReference(model, layout, TINY.preset), embeds, 4)
+    assert json.loads(out.read_text())["tokens"] == expected.tokens

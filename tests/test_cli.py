@@ -71,6 +71,13 @@ BAD_INPUTS = [
     (["run", "--model", "videollama2"], "no built-in weights"),
     (["flops", "--keep-frames", "-2"], "integer >= 0"),
     (["run", "--bogus"], "unrecognized arguments"),
+    (["run", "--backend", "ort"], "runs an engine directory"),
+    (["build", "--bf16"], "cannot run bf16 graphs"),
+    (["build", "--fp16", "--bf16"], "not allowed with argument"),
+    (["build", "--max-tokens", "10"], "below the layout's 72 tokens"),
+    (["build", "--max-new-tokens", "0"], "must be >= 1"),
+    (["build", "--model", "videollama2"], "no built-in weights"),
+    (["build", "--global-layer", "9"], "outside 1..5"),
 ]
 
 
@@ -120,3 +127,26 @@ def test_python_dash_m_entry_point():
     result = subprocess.run([sys.executable, "-m", "fastav_export", "flops", "--model", "video-salmonn2"],
                             capture_output=True, text=True)
     assert result.returncode == 0 and "FLOPs ratio" in result.stdout
+
+
+def test_run_engine_prints_and_writes_what_the_torch_backend_does(capsys, tmp_path, tiny_engine):
+    engine = tiny_engine("videollama2-tiny", rollout=False)
+    outputs = {}
+    for backend, argv in {"ort": [str(engine.path)], "torch": ["--model", "videollama2-tiny"]}.items():
+        path = tmp_path / f"{backend}.json"
+        code, out, _ = run_cli(capsys, "run", *argv, "--batch", "2", "--json", str(path))
+        assert code == 0 and "schedule (tokens each layer processes):" in out
+        outputs[backend] = (json.loads(path.read_text()), out.splitlines()[1:])
+    (ort_json, ort_lines), (torch_json, torch_lines) = outputs["ort"], outputs["torch"]
+    assert ort_lines == torch_lines  # schedule, tokens and FLOPs lines are identical
+    assert ort_json["kept"] == torch_json["kept"] and ort_json["tokens"] == torch_json["tokens"]
+    assert ort_json["flops_ratio"] == torch_json["flops_ratio"]
+    np.testing.assert_allclose(ort_json["logits"], torch_json["logits"], atol=1e-4)
+
+
+def test_build_refuses_to_overwrite_a_directory_that_is_not_an_engine(capsys, tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("...")
+    code, _, err = run_cli(capsys, "build", "--out", str(tmp_path / "mine"))
+    assert code == 2 and "is not an engine directory" in err
+    assert (tmp_path / "mine" / "thesis.tex").exists()

@@ -13,8 +13,8 @@ README = (Path(__file__).parent.parent / "README.md").read_text()
 
 def readme_commands(prefix: str) -> list[list[str]]:
     blocks = re.findall(r"```bash\n(.*?)```", README, re.S)
-    lines = [line.split(" && ")[-1] for block in blocks for line in block.splitlines()]
-    return [shlex.split(line)[1:] for line in lines if line.startswith(prefix)]
+    parts = [part.strip() for block in blocks for line in block.splitlines() for part in line.split(" && ")]
+    return [shlex.split(part.split("  #")[0])[1:] for part in parts if part.startswith(prefix)]
 
 
 def test_quickstart_has_two_commands_and_ci_runs_the_second():

@@ -15,11 +15,14 @@ from ..errors import FastAVError
 
 # command -> (module, one-line help). Each module defines add_arguments() and main().
 COMMANDS = {
+    "build": ("fastav_export.cli.build_command", "export the decoder as FastAV graphs and build an engine directory"),
     "run": ("fastav_export.cli.run_command", "generate with FastAV pruning and print the schedule"),
     "flops": ("fastav_export.cli.flops_command", "print per-layer token counts and FLOPs ratios"),
 }
 
 EPILOG = """examples:
+  fastav-export build
+  fastav-export run engines/videollama2-tiny-fp32 --json out.json
   fastav-export run --model videollama2-tiny --backend torch
   fastav-export run --model videollama2-tiny --global-policy rollout --json out.json
   fastav-export flops --model videollama2
@@ -61,11 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _setup_logging(args) -> None:
+    """Our messages at the chosen level; other libraries' only from WARNING up (the
+    ONNX exporter and optimiser are chatty at INFO)."""
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     handlers = [logging.StreamHandler(sys.stderr)]
     if args.log_file:
         handlers.append(logging.FileHandler(args.log_file))
-    logging.basicConfig(level=level, format="%(message)s", handlers=handlers, force=True)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", handlers=handlers, force=True)
+    logging.getLogger("fastav_export").setLevel(level)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -68,12 +68,21 @@ def resolve_layout(args, spec: ModelSpec | None) -> TokenLayout:
     return spec.default_layout()
 
 
-def pruning_config_from_args(args, spec: ModelSpec | None, num_layers: int) -> PruningConfig:
-    """The model preset with the command line's overrides, validated and resolved."""
+def pruning_config_from_args(args, spec: ModelSpec | None, num_layers: int,
+                             base: PruningConfig | None = None) -> PruningConfig:
+    """`base` (an engine's built config) or the model preset, with the command line's
+    overrides, validated and resolved."""
     if args.no_prune:
-        return PruningConfig.dense().resolve(num_layers)
-    # A plain Qwen2 checkpoint has no preset: rollout keeping a quarter of the candidates.
-    config = spec.preset if spec is not None else PruningConfig(global_policy="rollout", global_budget=0.25)
+        dense = PruningConfig.dense()
+        if base is not None:  # an engine's graphs fix K
+            dense = replace(dense, global_layer=base.global_layer)
+        return dense.resolve(num_layers)
+    if base is not None:
+        config = base
+    elif spec is not None:
+        config = spec.preset
+    else:  # a plain Qwen2 checkpoint has no preset: rollout keeping a quarter of the candidates
+        config = PruningConfig(global_policy="rollout", global_budget=0.25)
     overrides = {
         name: getattr(args, name)
         for name in ("global_layer", "fine_ratio", "alpha", "global_policy", "rollout_queries",
@@ -83,3 +92,37 @@ def pruning_config_from_args(args, spec: ModelSpec | None, num_layers: int) -> P
     if args.global_budget is not None:
         overrides["global_budget"] = parse_budget(args.global_budget)
     return replace(config, **overrides).resolve(num_layers)
+
+
+def decoder_dims(args, spec: ModelSpec | None):
+    """The decoder's dimensions, read from --checkpoint's config when given."""
+    from ..models.registry import DecoderDims
+
+    if getattr(args, "checkpoint", None) is None:
+        return spec.dims
+    from ..checkpoint import qwen2_config_from, read_config
+
+    return DecoderDims.from_qwen2_config(qwen2_config_from(read_config(Path(args.checkpoint))))
+
+
+def check_weights_available(args, spec: ModelSpec) -> None:
+    if args.checkpoint is None and not spec.is_tiny and not args.random_weights:
+        raise FastAVError(f"{spec.name} has no built-in weights: pass --checkpoint DIR, use {spec.name}-tiny, "
+                          "or --random-weights for benchmarks")
+
+
+def load_decoder(args, spec: ModelSpec, dtype, device="cpu", attn_implementation: str = "sdpa"):
+    """The transformers Qwen2ForCausalLM of --checkpoint, or `spec`'s seeded random weights."""
+    import logging
+
+    log = logging.getLogger("fastav_export")
+    if args.checkpoint is not None:
+        from ..checkpoint import load_qwen2_checkpoint
+
+        loaded = load_qwen2_checkpoint(args.checkpoint, dtype=dtype, device=device,
+                                       attn_implementation=attn_implementation)
+        log.info(f"loaded the decoder of {args.checkpoint}; {loaded.describe_skipped()}")
+        return loaded.model
+    from ..torch_backend.model_factory import build_model
+
+    return build_model(spec, seed=args.seed, dtype=dtype, device=device, attn_implementation=attn_implementation)

@@ -1,7 +1,9 @@
 """Generate with FastAV pruning: prints the schedule, the generated tokens and FLOPs.
 
-Inputs are seeded synthetic embeddings over the model's layout unless --embeds gives
-real ones (float32 [N, D] or [B, N, D], the encoder outputs already spliced in).
+With ENGINE_DIR (from `fastav-export build`) the engine's graphs run on ONNX Runtime;
+without it the PyTorch reference runs the model given by --model or --checkpoint.
+Inputs are seeded synthetic embeddings over the layout unless --embeds gives real ones
+(float32 [N, D] or [B, N, D], the encoder outputs already spliced in).
 """
 
 from __future__ import annotations
@@ -11,22 +13,26 @@ import time
 from pathlib import Path
 
 from ..errors import FastAVError
-from .options import (add_model_arguments, add_pruning_arguments, pruning_config_from_args, resolve_layout,
-                      resolve_spec)
+from ..layout import TokenLayout
+from .options import (add_model_arguments, add_pruning_arguments, check_weights_available, decoder_dims,
+                      load_decoder, pruning_config_from_args, resolve_layout, resolve_spec)
 
 EXAMPLES = """examples:
+  fastav-export run engines/videollama2-tiny-fp32 --json out.json
+  fastav-export run engines/videollama2-tiny-fp32 --fine-ratio 0.3 --batch 2
   fastav-export run --model videollama2-tiny --backend torch
   fastav-export run --model video-salmonn2-tiny --global-policy rollout --global-budget 0.3
   fastav-export run --checkpoint ./VideoLLaMA2.1-7B-AV --embeds embeds.npy --device cuda --dtype bfloat16
-  fastav-export run --model videollama2-tiny --json out.json
 """
 
-BACKENDS = ("torch",)
+BACKENDS = ("torch", "ort")
 DTYPES = ("float32", "float16", "bfloat16")
 log = logging.getLogger("fastav_export")
 
 
 def add_arguments(parser) -> None:
+    parser.add_argument("engine", metavar="ENGINE_DIR", nargs="?", type=Path,
+                        help="engine directory from `fastav-export build` (runs on ONNX Runtime)")
     add_model_arguments(parser)
     add_pruning_arguments(parser)
     group = parser.add_argument_group("inputs and generation")
@@ -36,7 +42,9 @@ def add_arguments(parser) -> None:
     group.add_argument("--max-new-tokens", type=int, default=16, help="tokens to generate greedily (default 16)")
     group.add_argument("--json", metavar="FILE", type=Path, help="write kept tokens, generated ids, first logits, FLOPs")
     group = parser.add_argument_group("execution")
-    group.add_argument("--backend", choices=BACKENDS, default="torch", help="runtime backend (default torch)")
+    group.add_argument("--backend", choices=BACKENDS,
+                       help="runtime backend (default: ort with ENGINE_DIR, torch without)")
+    group.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (default: all cores)")
     group.add_argument("--device", default="cpu", help="torch device: cpu or cuda[:N] (default cpu)")
     group.add_argument("--dtype", choices=DTYPES, default="float32", help="weights/activations (default float32)")
     group.add_argument("--attn-implementation", choices=("sdpa", "eager", "flash_attention_2"), default="sdpa",
@@ -78,67 +86,89 @@ def _device(name: str):
     return device
 
 
-def _dims(args, spec):
-    from ..models.registry import DecoderDims
-
-    if args.checkpoint is None:
-        return spec.dims
-    from ..checkpoint import qwen2_config_from, read_config
-
-    return DecoderDims.from_qwen2_config(qwen2_config_from(read_config(Path(args.checkpoint))))
-
-
 def main(args) -> int:
-    import torch
-
-    from ..checkpoint import load_qwen2_checkpoint
-    from ..flops import flops_report
-    from ..generation import generate
-    from ..synthetic_inputs import synthetic_embeds
-    from ..torch_backend.model_factory import build_model
-    from ..torch_backend.reference import TorchReference
-
     if args.max_new_tokens < 1:
         raise FastAVError(f"--max-new-tokens {args.max_new_tokens}: generate at least 1 token")
     if args.batch < 1:
         raise FastAVError(f"--batch {args.batch}: use at least 1 row")
-    spec, _ = resolve_spec(args)
-    layout = resolve_layout(args, spec)
-    device, dtype = _device(args.device), getattr(torch, args.dtype)
-    if args.checkpoint is None and not spec.is_tiny and not args.random_weights:
-        raise FastAVError(f"{spec.name} has no built-in weights: pass --checkpoint DIR, use {spec.name}-tiny, "
-                          "or --random-weights for benchmarks")
-    # Validate everything the user typed before the (possibly slow) model load.
-    dims = _dims(args, spec)
-    config = pruning_config_from_args(args, spec, dims.num_layers)
+    if args.engine is not None:
+        return _run_engine(args)
+    if args.backend == "ort":
+        raise FastAVError("--backend ort runs an engine directory: build one with `fastav-export build`, "
+                          "then `fastav-export run ENGINE_DIR`")
+    return _run_torch(args)
+
+
+def _check_inputs(args, layout, dims):
+    """Validate --embeds and the token budget before anything slow happens."""
     embeds = load_embeds(args.embeds, dims.hidden_size) if args.embeds is not None else None
     layout.check_matches(embeds.shape[1] if embeds is not None else layout.n_tokens)
     if layout.n_tokens + args.max_new_tokens > dims.max_position_embeddings:
         raise FastAVError(f"{layout.n_tokens} tokens + {args.max_new_tokens} new exceed the model's "
                           f"{dims.max_position_embeddings} positions: shorten the input or --max-new-tokens")
+    return embeds
 
+
+def _run_torch(args) -> int:
+    import torch
+
+    from ..synthetic_inputs import synthetic_embeds
+    from ..torch_backend.reference import TorchReference
+
+    spec, _ = resolve_spec(args)
+    layout = resolve_layout(args, spec)
+    device, dtype = _device(args.device), getattr(torch, args.dtype)
+    check_weights_available(args, spec)
+    dims = decoder_dims(args, spec)
+    config = pruning_config_from_args(args, spec, dims.num_layers)
+    embeds = _check_inputs(args, layout, dims)
     started = time.perf_counter()
-    if args.checkpoint is not None:
-        loaded = load_qwen2_checkpoint(args.checkpoint, dtype=dtype, device=device,
-                                       attn_implementation=args.attn_implementation)
-        log.info(f"loaded the decoder of {args.checkpoint}; {loaded.describe_skipped()}")
-        model = loaded.model
-    else:
-        model = build_model(spec, seed=args.seed, dtype=dtype, device=device,
-                            attn_implementation=args.attn_implementation)
+    model = load_decoder(args, spec, dtype, device, args.attn_implementation)
     log.debug(f"loaded {args.checkpoint or spec.name} in {time.perf_counter() - started:.1f} s")
     if embeds is None:
         embeds = synthetic_embeds(model.model.embed_tokens.weight, layout, args.batch, args.seed)
-
     backend = TorchReference(model, layout, config, rollout_impl=args.rollout_impl)
+    title = f"{args.checkpoint or spec.name}, torch backend on {device} ({args.dtype})"
+    return _generate_and_report(args, backend, embeds, layout, config, dims, title)
+
+
+def _run_engine(args) -> int:
+    from ..engine_dir import load_engine_dir
+    from ..ort_backend.pipeline import OrtPipeline, check_request
+    from ..synthetic_inputs import synthetic_embeds
+
+    if args.model or args.checkpoint:
+        raise FastAVError("ENGINE_DIR already fixes the model: drop --model/--checkpoint")
+    if args.backend not in (None, "ort"):
+        raise FastAVError(f"ENGINE_DIR runs on ONNX Runtime here, not --backend {args.backend}: "
+                          "drop ENGINE_DIR to run the torch reference")
+    manifest = load_engine_dir(args.engine)
+    dims = manifest.dims
+    layout = TokenLayout.load(args.layout) if args.layout is not None else manifest.layout
+    config = pruning_config_from_args(args, None, dims.num_layers, base=manifest.pruning)
+    check_request(manifest, layout, config)
+    if args.max_new_tokens > manifest.max_new_tokens:
+        raise FastAVError(f"--max-new-tokens {args.max_new_tokens} exceeds the engine's limit of "
+                          f"{manifest.max_new_tokens}: rebuild with --max-new-tokens {args.max_new_tokens}")
+    embeds = _check_inputs(args, layout, dims)
+    backend = OrtPipeline(manifest, layout, config, threads=args.threads)
+    if embeds is None:
+        embeds = synthetic_embeds(backend.embedding_table(), layout, args.batch, args.seed)
+    title = f"{manifest.model} engine {args.engine}, ort backend on cpu ({manifest.precision})"
+    return _generate_and_report(args, backend, embeds, layout, config, dims, title)
+
+
+def _generate_and_report(args, backend, embeds, layout, config, dims, title: str) -> int:
+    from ..flops import flops_report
+    from ..generation import generate
+
     started = time.perf_counter()
     result = generate(backend, embeds, args.max_new_tokens)
     elapsed = time.perf_counter() - started
     report = flops_report(dims, backend.schedule)
     result.flops_ratio = report.to_json()
 
-    print(f"model: {args.checkpoint or spec.name}, {args.backend} backend on {device} ({args.dtype}), "
-          f"batch {embeds.shape[0]}")
+    print(f"model: {title}, batch {embeds.shape[0]}")
     print(f"layout: {layout.describe()}")
     print(f"pruning: {config.describe()}")
     print("schedule (tokens each layer processes):")

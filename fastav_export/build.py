@@ -1,0 +1,145 @@
+"""`fastav-export build`: export the graphs, build the backend artifacts, write the manifest.
+
+Everything is written into a hidden `.<name>.partial-<pid>` directory beside the target
+and renamed into place only at the end, so an interrupted or failed build leaves no
+engine directory behind (a killed one leaves only the hidden partial directory, which
+the next build removes).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable
+
+from .engine_dir import MANIFEST, EngineManifest, GraphEntry, tool_versions, write_manifest
+from .errors import FastAVError
+from .layout import TokenLayout
+from .models.registry import DecoderDims
+from .pruning_config import PruningConfig
+
+log = logging.getLogger("fastav_export")
+ONNX_DIR = "onnx"
+
+
+@contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM (e.g. `kill`, a CI timeout) unwinds like Ctrl-C, so cleanup runs."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _remove_stale_partials(parent: Path, name: str) -> None:
+    for partial in parent.glob(f".{name}.partial-*"):
+        pid = partial.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(partial, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def check_target(out: Path) -> None:
+    """Refuse to replace anything that is not an engine directory."""
+    if out.exists() and not (out.is_dir() and (out / MANIFEST).is_file()):
+        if out.is_dir() and not any(out.iterdir()):
+            return
+        raise FastAVError(f"{out} exists and is not an engine directory: choose another --out or remove it")
+
+
+def build_engine(model, *, model_name: str, source: dict, dims: DecoderDims, precision: str,
+                 layout: TokenLayout, config: PruningConfig, max_tokens: int, max_new_tokens: int,
+                 out: Path, export_only: bool = False,
+                 progress: Callable[[str], None] = lambda message: None) -> EngineManifest:
+    """Export `model` (already in the target precision) and build it into `out`."""
+    out = Path(out)
+    check_target(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_partials(out.parent, out.name)
+    partial = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    started = time.perf_counter()
+    try:
+        with _terminate_as_interrupt():
+            manifest = _build_into(partial, model, model_name=model_name, source=source, dims=dims,
+                                   precision=precision, layout=layout, config=config, max_tokens=max_tokens,
+                                   max_new_tokens=max_new_tokens, export_only=export_only, progress=progress,
+                                   started=started)
+            _replace(out, partial)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    manifest.path = out
+    return manifest
+
+
+def _build_into(directory: Path, model, *, model_name, source, dims, precision, layout, config, max_tokens,
+                max_new_tokens, export_only, progress, started) -> EngineManifest:
+    from .export.onnx_graphs import export_graphs
+
+    def step(name: str) -> None:
+        progress(f"[{time.perf_counter() - started:6.1f} s] {name}")
+
+    rollout = config.global_policy == "rollout"
+    onnx_dir = directory / ONNX_DIR
+    exported = export_graphs(model, onnx_dir, config.global_layer, rollout,
+                             progress=lambda name: step(f"export {name}.onnx"))
+    graphs = {g.name: GraphEntry(f"{ONNX_DIR}/{g.path.name}", g.inputs, g.outputs) for g in exported}
+    backends = {}
+    if not export_only:
+        from .ort_backend.sessions import ORT_DIR, SESSION_SETTINGS, optimize_graph
+
+        (directory / ORT_DIR).mkdir()
+        models = {}
+        for g in exported:
+            step(f"optimise {g.name}.onnx for ONNX Runtime")
+            target = directory / ORT_DIR / g.path.name
+            optimize_graph(g.path, target, precision)
+            models[g.name] = f"{ORT_DIR}/{target.name}"
+        backends["ort"] = {"models": models, "session": SESSION_SETTINGS}
+    manifest = EngineManifest(
+        model=model_name, source=source, dims=dims, precision=precision, layout=layout, pruning=config,
+        rollout=rollout, max_tokens=max_tokens, max_new_tokens=max_new_tokens, graphs=graphs,
+        backends=backends, versions=tool_versions(),
+    )
+    step("hash files and write config.json")
+    write_manifest(directory, manifest)
+    return manifest
+
+
+def _replace(out: Path, partial: Path) -> None:
+    """Move the finished build into place; an older engine there is removed only after."""
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        out.rename(old)
+        partial.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        partial.rename(out)
+
+
+def default_engine_dir(model_name: str, precision: str) -> Path:
+    return Path("engines") / f"{model_name}-{precision}"
+

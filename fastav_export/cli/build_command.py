@@ -1,0 +1,91 @@
+"""Export the decoder as FastAV graphs and build them into an engine directory.
+
+Writes engines/<model>-<precision>/ (or --out): onnx/ (pre, topk_gather, post_K..post_{L-1},
+embed; weights in external files), ort/ (ONNX Runtime's optimised graphs) and
+config.json (model, layout, limits, pruning defaults, I/O names, versions, sha256 of
+every file). The build happens in a hidden directory that is renamed at the end, so
+an interrupted build leaves no engine directory behind.
+
+The pruning options set the engine's defaults; `run` can override all of them except
+--global-layer (the graphs split the decoder there) and the rollout graph (built only
+with --global-policy rollout).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from ..errors import FastAVError
+from .options import (add_model_arguments, add_pruning_arguments, check_weights_available, decoder_dims,
+                      load_decoder, pruning_config_from_args, resolve_layout, resolve_spec)
+
+EXAMPLES = """examples:
+  fastav-export build                                   # videollama2-tiny, fp32, ONNX Runtime
+  fastav-export build --model video-salmonn2-tiny --global-policy rollout
+  fastav-export build --model videollama2-tiny --fp16 --out engines/vl2-tiny-fp16
+  fastav-export build --checkpoint ./VideoLLaMA2.1-7B-AV --fp16 --max-new-tokens 256
+  fastav-export build --model videollama2 --bf16 --export-only --random-weights
+"""
+
+log = logging.getLogger("fastav_export")
+PRECISION_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
+
+def add_arguments(parser) -> None:
+    add_model_arguments(parser)
+    add_pruning_arguments(parser)
+    group = parser.add_argument_group("build")
+    precision = group.add_mutually_exclusive_group()
+    precision.add_argument("--fp16", action="store_true", help="graphs typed in float16 (norms, softmax in fp32)")
+    precision.add_argument("--bf16", action="store_true", help="graphs typed in bfloat16 (TensorRT; ORT CPU cannot run them)")
+    group.add_argument("--backend", choices=("ort",), default="ort", help="artifacts to build (default ort)")
+    group.add_argument("--export-only", action="store_true", help="write the ONNX graphs and config.json only")
+    group.add_argument("--out", metavar="DIR", type=Path, help="engine directory (default engines/<model>-<precision>)")
+    group.add_argument("--max-tokens", type=int, help="longest prompt the engine accepts (default: the layout's N)")
+    group.add_argument("--max-new-tokens", type=int, default=64, help="longest generation (default 64)")
+    group.add_argument("--seed", type=int, default=0, help="seed of random weights (tiny models; default 0)")
+    group.add_argument("--random-weights", action="store_true",
+                       help="allow seeded random weights for a full-size model (benchmarks)")
+
+
+def main(args) -> int:
+    import torch
+
+    from ..build import build_engine, check_target, default_engine_dir
+
+    precision = "fp16" if args.fp16 else "bf16" if args.bf16 else "fp32"
+    if precision == "bf16" and not args.export_only:
+        raise FastAVError("ONNX Runtime's CPU provider cannot run bf16 graphs: use --fp16 (or fp32) for "
+                          "--backend ort, or --bf16 --export-only for TensorRT")
+    spec, _ = resolve_spec(args)
+    layout = resolve_layout(args, spec)
+    if spec is None:
+        raise FastAVError("a plain Qwen2 checkpoint needs --model of its family to name the engine")
+    check_weights_available(args, spec)
+    dims = decoder_dims(args, spec)
+    config = pruning_config_from_args(args, spec, dims.num_layers)
+    max_tokens = args.max_tokens if args.max_tokens is not None else layout.n_tokens
+    if max_tokens < layout.n_tokens:
+        raise FastAVError(f"--max-tokens {max_tokens} is below the layout's {layout.n_tokens} tokens")
+    if args.max_new_tokens < 1 or max_tokens + args.max_new_tokens > dims.max_position_embeddings:
+        raise FastAVError(f"--max-new-tokens {args.max_new_tokens} must be >= 1 and fit the model's "
+                          f"{dims.max_position_embeddings} positions with {max_tokens} prompt tokens")
+    name = Path(args.checkpoint).name if args.checkpoint else spec.name
+    out = args.out or default_engine_dir(name, precision)
+    check_target(out)
+
+    started = time.perf_counter()
+    model = load_decoder(args, spec, getattr(torch, PRECISION_DTYPES[precision]))
+    source = ({"kind": "checkpoint", "path": str(Path(args.checkpoint).resolve())} if args.checkpoint
+              else {"kind": "random", "seed": args.seed})
+    log.info(f"building {out} ({name}, {precision}, {dims.num_layers} layers split at {config.global_layer})")
+    manifest = build_engine(model, model_name=name, source=source, dims=dims, precision=precision, layout=layout,
+                            config=config, max_tokens=max_tokens, max_new_tokens=args.max_new_tokens, out=out,
+                            export_only=args.export_only, progress=log.info)
+    size = sum(manifest.file(f).stat().st_size for f in manifest.files) / 2**20
+    print(f"built {out} in {time.perf_counter() - started:.1f} s: {len(manifest.graphs)} graphs, "
+          f"{len(manifest.files)} files, {size:.1f} MiB")
+    print(f"run it: fastav-export run {out}")
+    return 0

@@ -1,0 +1,105 @@
+"""The exported graphs: checker, names, shapes, and fp16/bf16 typing and accuracy."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from fastav_export import graph_io
+from fastav_export.errors import FastAVError
+from fastav_export.models import get_model_spec
+from fastav_export.ort_backend.pipeline import OrtPipeline
+from fastav_export.synthetic_inputs import synthetic_embeds
+from fastav_export.torch_backend.reference import TorchReference
+
+from ..conftest import tiny_model
+
+FP16_LOGITS_ATOL = 1e-2  # fp16 engine vs the fp32 reference (measured: at most 3e-3, logits ~3)
+ELEM = {"fp32": onnx.TensorProto.FLOAT, "fp16": onnx.TensorProto.FLOAT16, "bf16": onnx.TensorProto.BFLOAT16}
+
+
+def _graphs(manifest):
+    return {name: onnx.load(str(manifest.file(entry.onnx)), load_external_data=False)
+            for name, entry in manifest.graphs.items()}
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "bf16"])
+def test_graphs_pass_the_full_checker_with_the_declared_io(tiny_engine, precision):
+    manifest = tiny_engine("videollama2-tiny", precision, export_only=precision == "bf16")
+    L, K = manifest.dims.num_layers, manifest.global_layer
+    assert set(manifest.graphs) == {graph_io.EMBED, graph_io.PRE, graph_io.TOPK_GATHER,
+                                    *(graph_io.post(layer) for layer in range(K, L))}
+    for name, model in _graphs(manifest).items():
+        path = str(manifest.file(manifest.graphs[name].onnx))
+        onnx.checker.check_model(path, full_check=True)
+        entry = manifest.graphs[name]
+        assert [i.name for i in model.graph.input] == entry.inputs
+        assert [o.name for o in model.graph.output] == entry.outputs
+        if name == graph_io.TOPK_GATHER:
+            continue
+        assert model.opset_import[0].version >= 20
+        assert all(node.name.startswith(f"{name}/") for node in model.graph.node)  # stable, unique names
+        assert len(model.graph.value_info) > 0  # intermediate shapes inferred
+        # weights live in the external data file, in the exported precision
+        weights = [t for t in model.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL]
+        assert weights and {t.data_type for t in weights} == {ELEM[precision]}
+        # parameters the optimiser did not fold keep their checkpoint names
+        assert any(t.name.startswith(("model.", "lm_head.")) for t in model.graph.initializer)
+
+
+def test_post_graphs_serve_prefill_and_decode_shapes(tiny_engine):
+    manifest = tiny_engine("videollama2-tiny")
+    model = onnx.load(str(manifest.file(manifest.graphs["post_3"].onnx)), load_external_data=False)
+    dims = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in model.graph.input}
+    assert dims["hidden_states"] == ["batch", "new_tokens", 64]
+    assert dims["past_key_values.3.key"] == ["batch", 2, "past_tokens", 16]
+    assert dims["past_length"] == []
+
+
+def test_fp16_norm_statistics_and_softmax_run_in_fp32(tiny_engine):
+    manifest = tiny_engine("videollama2-tiny", "fp16")
+    model = onnx.load(str(manifest.file(manifest.graphs["post_3"].onnx)), load_external_data=False)
+    inferred = {v.name: v.type.tensor_type.elem_type for v in model.graph.value_info}
+    softmax = [n for n in model.graph.node if n.op_type == "Softmax"]
+    assert softmax and all(inferred[n.output[0]] == onnx.TensorProto.FLOAT for n in softmax)
+    means = [n for n in model.graph.node if n.op_type == "ReduceMean"]
+    assert means and all(inferred[n.output[0]] == onnx.TensorProto.FLOAT for n in means)
+
+
+@pytest.mark.parametrize("policy", ["positional", "rollout"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fp16_engine_agrees_with_the_fp32_reference(tiny_engine, policy, seed):
+    """Teacher-forced over 8 steps: logits within FP16_LOGITS_ATOL at every step, the
+    same greedy token wherever the reference's top-2 margin exceeds fp16 noise, and
+    the same kept token sets."""
+    name = "videollama2-tiny"
+    spec = get_model_spec(name)
+    layout = spec.default_layout()
+    config = replace(spec.preset, global_policy=policy).resolve(spec.dims.num_layers)
+    model = tiny_model(name)
+    embeds = synthetic_embeds(model.model.embed_tokens.weight, layout, 2, seed)
+    reference, engine = TorchReference(model, layout, config), OrtPipeline(tiny_engine(name, "fp16"), layout, config)
+    expected, got = reference.prefill(embeds, max_new_tokens=8), engine.prefill(embeds, max_new_tokens=8)
+    assert {k: v.tolist() for k, v in got.kept.items()} == {k: v.tolist() for k, v in expected.kept.items()}
+    ref_logits, fp16_logits = expected.logits, got.logits
+    for step in range(8):
+        np.testing.assert_allclose(fp16_logits.numpy(), ref_logits.numpy(), atol=FP16_LOGITS_ATOL, rtol=0)
+        top2 = ref_logits.topk(2, dim=-1).values
+        clear = (top2[:, 0] - top2[:, 1]) > 2 * FP16_LOGITS_ATOL
+        assert torch.equal(fp16_logits.argmax(-1)[clear], ref_logits.argmax(-1)[clear])
+        forced = ref_logits.argmax(-1)
+        ref_logits, fp16_logits = reference.decode(forced), engine.decode(forced)
+
+
+def test_bf16_graphs_are_refused_by_onnx_runtime_cpu_with_one_line(tiny_engine):
+    manifest = tiny_engine("videollama2-tiny", "bf16", export_only=True)
+    layout = get_model_spec("videollama2-tiny").default_layout()
+    with pytest.raises(FastAVError, match="no ONNX Runtime artifacts"):
+        OrtPipeline(manifest, layout, manifest.pruning)
+    manifest.backends = {"ort": {}}
+    with pytest.raises(FastAVError, match="cannot run bf16 engines"):
+        OrtPipeline(manifest, layout, manifest.pruning)
