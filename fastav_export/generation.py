@@ -16,6 +16,14 @@ import torch
 
 
 @dataclass
+class PrefillOutput:
+    """What every backend's prefill returns."""
+
+    logits: torch.Tensor  # [B, V] fp32, the last token's next-token logits
+    kept: dict[int, torch.Tensor]  # layer K..L-1 -> [B, n_l] original indices, ascending
+
+
+@dataclass
 class GenerationResult:
     n_tokens: int
     kept: dict[int, list[list[int]]]  # layer -> per row, ascending original indices

@@ -39,6 +39,24 @@ def positional_keep_mask(layout: TokenLayout, config: PruningConfig) -> np.ndarr
     return keep & candidates
 
 
+def rollout_query_weights(layout: TokenLayout, rows: str) -> np.ndarray:
+    """u: [N] fp32 weights of the query rows averaged into the rollout importance.
+
+    rows: "all", "text" or "last"; a layout without text rows falls back to the last row.
+    """
+    n = layout.n_tokens
+    if rows == "all":
+        mask = np.ones(n, bool)
+    elif rows == "text":
+        mask = layout.kind_codes() == KIND_CODES["text"]
+    else:  # "last"
+        mask = np.zeros(n, bool)
+        mask[-1] = True
+    if not mask.any():
+        mask[-1] = True
+    return (mask / mask.sum()).astype(np.float32)
+
+
 def global_keep_count(layout: TokenLayout, config: PruningConfig) -> int:
     """How many candidates the global policy keeps (a function of the layout only)."""
     n_candidates = int(layout.candidate_mask().sum())

@@ -65,6 +65,15 @@ def test_other_format_versions_and_non_engines_are_refused(engine_copy, tmp_path
     assert code == 2 and "is not a directory" in err
 
 
+def test_engines_optimised_by_another_onnxruntime_are_refused(engine_copy, capsys):
+    config = engine_copy / "config.json"
+    data = json.loads(config.read_text())
+    data["versions"]["onnxruntime"] = "1.0.0"
+    config.write_text(json.dumps(data))
+    code, _, err = run_cli(capsys, "run", str(engine_copy))
+    assert code == 2 and err.count("\n") == 1 and "optimised by onnxruntime 1.0.0" in err
+
+
 def test_layout_that_does_not_match_is_refused(tiny_engine, tmp_path, capsys):
     engine = tiny_engine("videollama2-tiny").path
     layout = tmp_path / "layout.json"
@@ -77,7 +86,7 @@ def test_layout_that_does_not_match_is_refused(tiny_engine, tmp_path, capsys):
     code, _, err = run_cli(capsys, "run", str(engine), "--layout", str(layout))
     assert code == 2 and "built for at most 128: rebuild with --max-tokens 160" in err
     code, _, err = run_cli(capsys, "run", str(engine), "--max-new-tokens", "50")
-    assert code == 2 and "exceeds the engine's limit of 20" in err
+    assert code == 2 and "exceed the engine's limit of 20: rebuild with --max-new-tokens 50" in err
     code, _, err = run_cli(capsys, "run", str(engine), "--global-layer", "2")
     assert code == 2 and "split the decoder at layer 3" in err
     code, _, err = run_cli(capsys, "run", str(engine), "--model", "videollama2-tiny")

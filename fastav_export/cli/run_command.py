@@ -146,10 +146,7 @@ def _run_engine(args) -> int:
     dims = manifest.dims
     layout = TokenLayout.load(args.layout) if args.layout is not None else manifest.layout
     config = pruning_config_from_args(args, None, dims.num_layers, base=manifest.pruning)
-    check_request(manifest, layout, config)
-    if args.max_new_tokens > manifest.max_new_tokens:
-        raise FastAVError(f"--max-new-tokens {args.max_new_tokens} exceeds the engine's limit of "
-                          f"{manifest.max_new_tokens}: rebuild with --max-new-tokens {args.max_new_tokens}")
+    check_request(manifest, layout, config, args.max_new_tokens)
     embeds = _check_inputs(args, layout, dims)
     backend = OrtPipeline(manifest, layout, config, threads=args.threads)
     if embeds is None:

@@ -19,19 +19,19 @@ import torch
 from .. import graph_io
 from ..engine_dir import EngineManifest
 from ..errors import FastAVError
+from ..generation import PrefillOutput
 from ..layout import TokenLayout
 from ..pruning_config import PruningConfig
 from ..schedule import make_schedule
-from ..selection import positional_keep_mask
-from ..torch_backend.reference import PrefillOutput
-from ..torch_backend.rollout import query_row_weights
-from .sessions import load_session, run_bound
+from ..selection import positional_keep_mask, rollout_query_weights
+from .sessions import check_onnxruntime_version, load_session, run_bound
 
 NUMPY_DTYPES = {"fp32": np.float32, "fp16": np.float16}
 
 
-def check_request(manifest: EngineManifest, layout: TokenLayout, config: PruningConfig) -> None:
-    """One-line errors for a layout or pruning config the engine cannot serve."""
+def check_request(manifest: EngineManifest, layout: TokenLayout, config: PruningConfig,
+                  max_new_tokens: int | None = None) -> None:
+    """One-line errors for a layout, pruning config or generation length the engine cannot serve."""
     if layout.n_tokens > manifest.max_tokens:
         raise FastAVError(f"the layout has {layout.n_tokens} tokens but the engine was built for at most "
                           f"{manifest.max_tokens}: rebuild with --max-tokens {layout.n_tokens}")
@@ -42,6 +42,9 @@ def check_request(manifest: EngineManifest, layout: TokenLayout, config: Pruning
     if config.global_policy == "rollout" and not manifest.rollout:
         raise FastAVError("this engine was built without rollout importance: rebuild with "
                           "--global-policy rollout, or run with --global-policy positional")
+    if max_new_tokens is not None and max_new_tokens > manifest.max_new_tokens:
+        raise FastAVError(f"{max_new_tokens} new tokens exceed the engine's limit of {manifest.max_new_tokens}: "
+                          f"rebuild with --max-new-tokens {max_new_tokens}")
 
 
 class OrtPipeline:
@@ -66,6 +69,7 @@ class OrtPipeline:
         self.num_layers, self.K = dims.num_layers, self.config.global_layer
         self.kv_heads, self.head_dim = dims.num_kv_heads, dims.head_size
         ort = manifest.backends["ort"]
+        check_onnxruntime_version(manifest.versions.get("onnxruntime"), manifest.path)
         self.sessions = {name: load_session(manifest.file(path), ort["session"], manifest.precision, threads)
                          for name, path in ort["models"].items()}
         self._candidate = layout.candidate_mask()
@@ -119,9 +123,7 @@ class OrtPipeline:
         embeds = inputs_embeds.detach().cpu().float().numpy() if torch.is_tensor(inputs_embeds) else inputs_embeds
         batch, n, _ = embeds.shape
         self.layout.check_matches(n)
-        if max_new_tokens > self.manifest.max_new_tokens:
-            raise FastAVError(f"{max_new_tokens} new tokens exceed the engine's limit of "
-                              f"{self.manifest.max_new_tokens}: rebuild with --max-new-tokens {max_new_tokens}")
+        check_request(self.manifest, self.layout, self.config, max_new_tokens)
         sched, K, L = self.schedule, self.K, self.num_layers
         hidden = np.ascontiguousarray(embeds, self.dtype)
         positions = (np.broadcast_to(np.arange(n), (batch, n)) if position_ids is None
@@ -139,7 +141,7 @@ class OrtPipeline:
         outputs = {"hidden_states": np.empty_like(hidden), **self._kv_outputs(batch, n, pre_layers)}
         importance = None
         if self.manifest.rollout:
-            u = query_row_weights(self.layout, self.config.rollout_queries, "cpu").numpy()
+            u = rollout_query_weights(self.layout, self.config.rollout_queries)
             inputs.update(rollout_weights=u, rollout_alpha=np.array(self.config.alpha, np.float32))
             outputs["importance"] = importance = np.empty((batch, n), np.float32)
         run_bound(self.sessions[graph_io.PRE], inputs, outputs)

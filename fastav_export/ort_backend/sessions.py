@@ -24,6 +24,14 @@ def import_onnxruntime():
     return onnxruntime
 
 
+def check_onnxruntime_version(built: str | None, engine: Path) -> None:
+    """Optimised graphs may use ONNX Runtime's internal ops: refuse another minor version."""
+    installed = import_onnxruntime().__version__
+    if built is None or built.split(".")[:2] != installed.split(".")[:2]:
+        raise FastAVError(f"{engine} was optimised by onnxruntime {built} but {installed} is installed: "
+                          "rebuild it with `fastav-export build`")
+
+
 def _cannot_run(exc: Exception, precision: str, what: str) -> FastAVError:
     if "NOT_IMPLEMENTED" in str(exc) or "NotImplemented" in type(exc).__name__:
         return FastAVError(f"ONNX Runtime's CPU provider has no {precision} kernels for {what}: "

@@ -15,10 +15,10 @@ position and never re-runs the prompt.
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
 
 import torch
 
+from ..generation import PrefillOutput
 from ..layout import TokenLayout
 from ..pruning_config import PruningConfig
 from ..schedule import make_schedule
@@ -26,12 +26,6 @@ from ..selection import positional_keep_mask, select_fine, select_global_topk, s
 from .kv_buffers import PerLayerKVCache
 from .rollout import RolloutRecorder, query_row_weights
 from .scoring import last_query_scores
-
-
-@dataclass
-class PrefillOutput:
-    logits: torch.Tensor  # [B, V] fp32, the last token's next-token logits
-    kept: dict[int, torch.Tensor]  # layer K..L-1 -> [B, n_l] original indices, ascending
 
 
 class _QueryCapture:

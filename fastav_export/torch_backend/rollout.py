@@ -14,25 +14,16 @@ from __future__ import annotations
 
 import torch
 
-from ..layout import KIND_CODES, TokenLayout
+from ..layout import TokenLayout
+from ..selection import rollout_query_weights
 from .scoring import head_mean_attention, vector_times_attention
 
 ROLLOUT_IMPLS = ("streaming", "dense")
 
 
 def query_row_weights(layout: TokenLayout, rows: str, device) -> torch.Tensor:
-    """u: [N] fp32 weights of the query rows averaged into the importance."""
-    n = layout.n_tokens
-    if rows == "all":
-        mask = torch.ones(n, dtype=torch.bool)
-    elif rows == "text":
-        mask = torch.from_numpy(layout.kind_codes() == KIND_CODES["text"])
-    else:  # "last"
-        mask = torch.zeros(n, dtype=torch.bool)
-        mask[-1] = True
-    if not mask.any():  # a layout without text rows: fall back to the last row
-        mask[-1] = True
-    return (mask.float() / mask.sum()).to(device)
+    """u: [N] fp32 weights of the query rows averaged into the importance (on `device`)."""
+    return torch.from_numpy(rollout_query_weights(layout, rows)).to(device)
 
 
 class RolloutRecorder:
