@@ -45,12 +45,12 @@ def add_arguments(parser) -> None:
     group.add_argument("--backend", choices=BACKENDS,
                        help="runtime backend (default: ort with ENGINE_DIR, torch without)")
     group.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (default: all cores)")
-    group.add_argument("--device", default="cpu", help="torch device: cpu or cuda[:N] (default cpu)")
-    group.add_argument("--dtype", choices=DTYPES, default="float32", help="weights/activations (default float32)")
+    group.add_argument("--device", default="cpu", help="torch backend: cpu or cuda[:N] (default cpu)")
+    group.add_argument("--dtype", choices=DTYPES, default="float32", help="torch backend: weights/activations (default float32; engines have their own)")
     group.add_argument("--attn-implementation", choices=("sdpa", "eager", "flash_attention_2"), default="sdpa",
-                       help="transformers attention kernel (default sdpa)")
+                       help="torch backend: transformers attention kernel (default sdpa)")
     group.add_argument("--rollout-impl", choices=("streaming", "dense"), default="streaming",
-                       help="rollout without (streaming) or with N x N maps (default streaming)")
+                       help="torch backend: rollout without (streaming) or with N x N maps (default streaming)")
     group.add_argument("--random-weights", action="store_true",
                        help="allow seeded random weights for a full-size model (benchmarks)")
 

@@ -69,9 +69,10 @@ class DecoderLayerGraph(nn.Module):
         self.scale = self.head_dim**-0.5
 
     def attention_probs(self, hidden, cos, sin, past_key, past_length):
-        """Returns (normed-input residual, q5, new keys, new values, probs fp32).
+        """Returns (q5, new keys, new values, probs fp32), all after RoPE.
 
-        q5 [B, Hkv, G, q, hd]; keys/values [B, Hkv, q, hd]; probs [B, Hkv, G, q, P + q].
+        q5 [B, Hkv, G, q, hd] (query head h = kv head h // G, as transformers' repeat_kv);
+        keys/values [B, Hkv, q, hd]; probs [B, Hkv, G, q, P + q], past block first.
         """
         attn = self.layer.self_attn
         batch, q_len, _ = hidden.shape

@@ -99,11 +99,42 @@ class OrtPipeline:
                 buffer[:, :, start:start + new] = outputs[name]
             self._lengths[layer] = start + new
 
-    def _select(self, scores, hidden, positions, original, keep_mask_of_original, protected_of_original, k):
-        """TopKGather over the current tokens; returns (hidden, positions, original) kept."""
+    def _run_pre(self, hidden, positions, prefill: bool, extra_inputs: dict, extra_outputs: dict) -> dict:
+        """Layers 0..K-1 on [B, q] new tokens; their keys/values go into the buffers."""
+        batch, new = positions.shape
+        layers = range(self.K)
+        outputs = {"hidden_states": np.empty_like(hidden), **self._kv_outputs(batch, new, layers), **extra_outputs}
+        run_bound(self.sessions[graph_io.PRE],
+                  {"inputs_embeds": hidden, "position_ids": positions,
+                   "past_length": np.array(self._lengths[0], np.int64),
+                   **self._past_inputs(layers, empty_batch=batch if prefill else None), **extra_inputs}, outputs)
+        self._store(outputs, layers, new)
+        return outputs
+
+    def _run_post(self, layer: int, hidden, positions, prefill: bool) -> dict:
+        """Layer `layer` >= K on [B, q] tokens: layer_output (or logits) and last_query_scores."""
+        batch, new = positions.shape
+        keys = new + (0 if prefill else self._buffers[layer][0].shape[2])
+        head = ({"logits": np.empty((batch, self.manifest.dims.vocab_size), np.float32)}
+                if layer == self.num_layers - 1 else {"layer_output": np.empty_like(hidden)})
+        outputs = {**head, "last_query_scores": np.empty((batch, keys), np.float32),
+                   **self._kv_outputs(batch, new, [layer])}
+        run_bound(self.sessions[graph_io.post(layer)],
+                  {"hidden_states": hidden, "position_ids": positions,
+                   "past_length": np.array(self._lengths[layer], np.int64),
+                   **self._past_inputs([layer], empty_batch=batch if prefill else None)}, outputs)
+        self._store(outputs, [layer], new)
+        return outputs
+
+    def _select(self, scores, hidden, positions, original, eligible, k):
+        """TopKGather: keep the non-candidates plus the k best-scored `eligible` candidates.
+
+        original [B, n]: original index of each current token; eligible [N] bool over
+        original positions. Returns (hidden, positions, original) of the kept tokens.
+        """
         batch = hidden.shape[0]
-        candidates = np.stack([np.flatnonzero(keep_mask_of_original[row]) for row in original])
-        protected = np.stack([np.flatnonzero(protected_of_original[row]) for row in original])
+        candidates = np.stack([np.flatnonzero(eligible[row]) for row in original])
+        protected = np.stack([np.flatnonzero(~self._candidate[row]) for row in original])
         kept = protected.shape[1] + k
         outputs = {"kept_index": np.empty((batch, kept), np.int64),
                    "kept_hidden_states": np.empty((batch, kept, hidden.shape[2]), self.dtype),
@@ -134,54 +165,36 @@ class OrtPipeline:
                                for _ in range(2)) for layer in range(L)]
         self._lengths = [0] * L
 
-        # Layers 0..K-1 on every token.
-        pre_layers = range(K)
-        inputs = {"inputs_embeds": hidden, "position_ids": positions, "past_length": np.array(0, np.int64),
-                  **self._past_inputs(pre_layers, empty_batch=batch)}
-        outputs = {"hidden_states": np.empty_like(hidden), **self._kv_outputs(batch, n, pre_layers)}
-        importance = None
+        # Layers 0..K-1 on every token (plus the rollout importance when built with it).
+        rollout_inputs, rollout_outputs = {}, {}
         if self.manifest.rollout:
-            u = rollout_query_weights(self.layout, self.config.rollout_queries)
-            inputs.update(rollout_weights=u, rollout_alpha=np.array(self.config.alpha, np.float32))
-            outputs["importance"] = importance = np.empty((batch, n), np.float32)
-        run_bound(self.sessions[graph_io.PRE], inputs, outputs)
-        self._store(outputs, pre_layers, n)
+            rollout_inputs = {"rollout_weights": rollout_query_weights(self.layout, self.config.rollout_queries),
+                              "rollout_alpha": np.array(self.config.alpha, np.float32)}
+            rollout_outputs = {"importance": np.empty((batch, n), np.float32)}
+        outputs = self._run_pre(hidden, positions, True, rollout_inputs, rollout_outputs)
         hidden = outputs["hidden_states"]
 
         # The global cut.
         if sched.drops[K - 1] > 0:
             if self.config.global_policy == "rollout":
-                keep_rule, scores = self._candidate, importance
+                keep_rule, scores = self._candidate, outputs["importance"]
             else:
                 keep_rule, scores = positional_keep_mask(self.layout, self.config), np.zeros((batch, n), np.float32)
             hidden, positions, original = self._select(scores, hidden, positions, original, keep_rule,
-                                                       ~self._candidate, sched.candidates[K])
+                                                       sched.candidates[K])
 
-        kept, logits = {}, None
+        kept = {}
         for layer in range(K, L):
             kept[layer] = torch.from_numpy(original.copy())
-            tokens = hidden.shape[1]
-            final = layer == L - 1
-            name = graph_io.post(layer)
-            head = "logits" if final else "layer_output"
-            outputs = {head: np.empty((batch, self.manifest.dims.vocab_size), np.float32) if final
-                       else np.empty_like(hidden),
-                       "last_query_scores": np.empty((batch, tokens), np.float32),
-                       **self._kv_outputs(batch, tokens, [layer])}
-            run_bound(self.sessions[name],
-                      {"hidden_states": hidden, "position_ids": positions, "past_length": np.array(0, np.int64),
-                       **self._past_inputs([layer], empty_batch=batch)}, outputs)
-            self._store(outputs, [layer], tokens)
-            if final:
-                logits = outputs["logits"]
-            else:
+            outputs = self._run_post(layer, hidden, positions, prefill=True)
+            if layer < L - 1:
                 hidden = outputs["layer_output"]
                 if sched.drops[layer] > 0:
                     hidden, positions, original = self._select(
                         outputs["last_query_scores"], hidden, positions, original, self._candidate,
-                        ~self._candidate, sched.candidates[layer] - sched.drops[layer])
+                        sched.candidates[layer] - sched.drops[layer])
         self._next_position = positions[:, -1:] + 1
-        return PrefillOutput(logits=torch.from_numpy(logits), kept=kept)
+        return PrefillOutput(logits=torch.from_numpy(outputs["logits"]), kept=kept)
 
     # ---- decode -------------------------------------------------------------------
     def embed(self, token_ids) -> np.ndarray:
@@ -207,32 +220,13 @@ class OrtPipeline:
         if self._lengths[-1] >= self._buffers[-1][0].shape[2]:
             raise FastAVError("the KV buffers are full: pass a larger max_new_tokens to prefill")
         hidden = self.embed(ids.reshape(-1, 1))
-        batch = hidden.shape[0]
         positions = self._next_position
-        pre_layers = range(self.K)
-        outputs = {"hidden_states": np.empty_like(hidden), **self._kv_outputs(batch, 1, pre_layers)}
-        run_bound(self.sessions[graph_io.PRE],
-                  {"inputs_embeds": hidden, "position_ids": positions,
-                   "past_length": np.array(self._lengths[0], np.int64), **self._past_inputs(pre_layers),
-                   **self._rollout_placeholders()}, outputs)
-        self._store(outputs, pre_layers, 1)
-        hidden = outputs["hidden_states"]
-        for layer in range(self.K, self.num_layers):
-            final = layer == self.num_layers - 1
-            capacity = self._buffers[layer][0].shape[2]
-            head = "logits" if final else "layer_output"
-            outputs = {head: np.empty((batch, self.manifest.dims.vocab_size), np.float32) if final
-                       else np.empty_like(hidden),
-                       "last_query_scores": np.empty((batch, capacity + 1), np.float32),
-                       **self._kv_outputs(batch, 1, [layer])}
-            run_bound(self.sessions[graph_io.post(layer)],
-                      {"hidden_states": hidden, "position_ids": positions,
-                       "past_length": np.array(self._lengths[layer], np.int64), **self._past_inputs([layer])},
-                      outputs)
-            self._store(outputs, [layer], 1)
-            hidden = outputs[head]
+        hidden = self._run_pre(hidden, positions, False, self._rollout_placeholders(), {})["hidden_states"]
+        for layer in range(self.K, self.num_layers - 1):
+            hidden = self._run_post(layer, hidden, positions, prefill=False)["layer_output"]
+        logits = self._run_post(self.num_layers - 1, hidden, positions, prefill=False)["logits"]
         self._next_position = positions + 1
-        return torch.from_numpy(hidden)
+        return torch.from_numpy(logits)
 
     def _rollout_placeholders(self) -> dict:
         if not self.manifest.rollout:
