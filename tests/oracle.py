@@ -9,7 +9,6 @@ matrix product; selections are Python sorts with the contract's tie rules.
 from __future__ import annotations
 
 import math
-
 from fractions import Fraction
 
 import torch

@@ -18,8 +18,16 @@ import time
 from pathlib import Path
 
 from ..errors import FastAVError
-from .options import (add_model_arguments, add_pruning_arguments, check_weights_available, decoder_dims,
-                      load_decoder, pruning_config_from_args, resolve_layout, resolve_spec)
+from .options import (
+    add_model_arguments,
+    add_pruning_arguments,
+    check_weights_available,
+    decoder_dims,
+    load_decoder,
+    pruning_config_from_args,
+    resolve_layout,
+    resolve_spec,
+)
 
 EXAMPLES = """examples:
   fastav-export build                                   # videollama2-tiny, fp32, ONNX Runtime

@@ -14,8 +14,16 @@ from pathlib import Path
 
 from ..errors import FastAVError
 from ..layout import TokenLayout
-from .options import (add_model_arguments, add_pruning_arguments, check_weights_available, decoder_dims,
-                      load_decoder, pruning_config_from_args, resolve_layout, resolve_spec)
+from .options import (
+    add_model_arguments,
+    add_pruning_arguments,
+    check_weights_available,
+    decoder_dims,
+    load_decoder,
+    pruning_config_from_args,
+    resolve_layout,
+    resolve_spec,
+)
 
 EXAMPLES = """examples:
   fastav-export run engines/videollama2-tiny-fp32 --json out.json

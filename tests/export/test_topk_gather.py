@@ -8,8 +8,13 @@ import onnxruntime as ort
 import pytest
 from onnx.reference import ReferenceEvaluator
 
-from fastav_export.export.topk_gather import (DOMAIN, PLUGIN_NAMESPACE, PLUGIN_VERSION, topk_gather_model,
-                                              topk_gather_reference)
+from fastav_export.export.topk_gather import (
+    DOMAIN,
+    PLUGIN_NAMESPACE,
+    PLUGIN_VERSION,
+    topk_gather_model,
+    topk_gather_reference,
+)
 
 WIDTH = 4
 
