@@ -18,16 +18,7 @@ import time
 from pathlib import Path
 
 from ..errors import FastAVError
-from .options import (
-    add_model_arguments,
-    add_pruning_arguments,
-    check_weights_available,
-    decoder_dims,
-    load_decoder,
-    pruning_config_from_args,
-    resolve_layout,
-    resolve_spec,
-)
+from .options import add_model_arguments, add_pruning_arguments, load_decoder, resolve_model
 
 EXAMPLES = """examples:
   fastav-export build                                   # videollama2-tiny, fp32, ONNX Runtime
@@ -67,13 +58,9 @@ def main(args) -> int:
     if precision == "bf16" and not args.export_only:
         raise FastAVError("ONNX Runtime's CPU provider cannot run bf16 graphs: use --fp16 (or fp32) for "
                           "--backend ort, or --bf16 --export-only for TensorRT")
-    spec, _ = resolve_spec(args)
-    layout = resolve_layout(args, spec)
+    spec, layout, dims, config = resolve_model(args)
     if spec is None:
-        raise FastAVError("a plain Qwen2 checkpoint needs --model of its family to name the engine")
-    check_weights_available(args, spec)
-    dims = decoder_dims(args, spec)
-    config = pruning_config_from_args(args, spec, dims.num_layers)
+        raise FastAVError("a plain Qwen2 checkpoint needs --model of its family (videollama2 or video-salmonn2)")
     max_tokens = args.max_tokens if args.max_tokens is not None else layout.n_tokens
     if max_tokens < layout.n_tokens:
         raise FastAVError(f"--max-tokens {max_tokens} is below the layout's {layout.n_tokens} tokens")

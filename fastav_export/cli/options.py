@@ -7,6 +7,7 @@ so `--cutoff 500` keeps the preset's other rules.
 from __future__ import annotations
 
 import argparse
+import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from ..models.registry import ModelSpec, full_size_spec
 from ..pruning_config import GLOBAL_POLICIES, ROLLOUT_QUERIES, PruningConfig, parse_budget
 
 DEFAULT_MODEL = "videollama2-tiny"
+log = logging.getLogger("fastav_export")
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, checkpoint: bool = True,
@@ -111,11 +113,19 @@ def check_weights_available(args, spec: ModelSpec) -> None:
                           "or --random-weights for benchmarks")
 
 
+def resolve_model(args):
+    """(spec, layout, dims, pruning config) of --model/--checkpoint and the pruning flags,
+    all validated before any weights are loaded. spec is None for a plain Qwen2 checkpoint."""
+    spec, _ = resolve_spec(args)
+    layout = resolve_layout(args, spec)
+    if spec is not None:
+        check_weights_available(args, spec)
+    dims = decoder_dims(args, spec)
+    return spec, layout, dims, pruning_config_from_args(args, spec, dims.num_layers)
+
+
 def load_decoder(args, spec: ModelSpec, dtype, device="cpu", attn_implementation: str = "sdpa"):
     """The transformers Qwen2ForCausalLM of --checkpoint, or `spec`'s seeded random weights."""
-    import logging
-
-    log = logging.getLogger("fastav_export")
     if args.checkpoint is not None:
         from ..checkpoint import load_qwen2_checkpoint
 

@@ -14,16 +14,7 @@ from pathlib import Path
 
 from ..errors import FastAVError
 from ..layout import TokenLayout
-from .options import (
-    add_model_arguments,
-    add_pruning_arguments,
-    check_weights_available,
-    decoder_dims,
-    load_decoder,
-    pruning_config_from_args,
-    resolve_layout,
-    resolve_spec,
-)
+from .options import add_model_arguments, add_pruning_arguments, load_decoder, pruning_config_from_args, resolve_model
 
 EXAMPLES = """examples:
   fastav-export run engines/videollama2-tiny-fp32 --json out.json
@@ -123,12 +114,8 @@ def _run_torch(args) -> int:
     from ..synthetic_inputs import synthetic_embeds
     from ..torch_backend.reference import TorchReference
 
-    spec, _ = resolve_spec(args)
-    layout = resolve_layout(args, spec)
     device, dtype = _device(args.device), getattr(torch, args.dtype)
-    check_weights_available(args, spec)
-    dims = decoder_dims(args, spec)
-    config = pruning_config_from_args(args, spec, dims.num_layers)
+    spec, layout, dims, config = resolve_model(args)
     embeds = _check_inputs(args, layout, dims)
     started = time.perf_counter()
     model = load_decoder(args, spec, dtype, device, args.attn_implementation)
