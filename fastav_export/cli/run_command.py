@@ -128,8 +128,8 @@ def _run_torch(args) -> int:
 
 
 def _run_engine(args) -> int:
+    from ..backends import check_request, open_engine_backend
     from ..engine_dir import load_engine_dir
-    from ..ort_backend.pipeline import OrtPipeline, check_request
     from ..synthetic_inputs import synthetic_embeds
 
     if args.model or args.checkpoint:
@@ -143,7 +143,7 @@ def _run_engine(args) -> int:
     config = pruning_config_from_args(args, None, dims.num_layers, base=manifest.pruning)
     check_request(manifest, layout, config, args.max_new_tokens)
     embeds = _check_inputs(args, layout, dims)
-    backend = OrtPipeline(manifest, layout, config, threads=args.threads)
+    backend = open_engine_backend(manifest, layout, config, "ort", threads=args.threads)
     if embeds is None:
         embeds = synthetic_embeds(backend.embedding_table(), layout, args.batch, args.seed)
     title = f"{manifest.model} engine {args.engine}, ort backend on cpu ({manifest.precision})"

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from .. import graph_io
+from ..backends import check_request
 from ..engine_dir import EngineManifest
 from ..errors import FastAVError
 from ..generation import PrefillOutput
@@ -27,24 +28,6 @@ from ..selection import positional_keep_mask, rollout_query_weights
 from .sessions import check_onnxruntime_version, load_session, run_bound
 
 NUMPY_DTYPES = {"fp32": np.float32, "fp16": np.float16}
-
-
-def check_request(manifest: EngineManifest, layout: TokenLayout, config: PruningConfig,
-                  max_new_tokens: int | None = None) -> None:
-    """One-line errors for a layout, pruning config or generation length the engine cannot serve."""
-    if layout.n_tokens > manifest.max_tokens:
-        raise FastAVError(f"the layout has {layout.n_tokens} tokens but the engine was built for at most "
-                          f"{manifest.max_tokens}: rebuild with --max-tokens {layout.n_tokens}")
-    if config.global_layer != manifest.global_layer:
-        raise FastAVError(f"the engine's graphs split the decoder at layer {manifest.global_layer}, not "
-                          f"{config.global_layer}: drop --global-layer or rebuild with --global-layer "
-                          f"{config.global_layer}")
-    if config.global_policy == "rollout" and not manifest.rollout:
-        raise FastAVError("this engine was built without rollout importance: rebuild with "
-                          "--global-policy rollout, or run with --global-policy positional")
-    if max_new_tokens is not None and max_new_tokens > manifest.max_new_tokens:
-        raise FastAVError(f"{max_new_tokens} new tokens exceed the engine's limit of {manifest.max_new_tokens}: "
-                          f"rebuild with --max-new-tokens {max_new_tokens}")
 
 
 class OrtPipeline:

@@ -1,0 +1,66 @@
+"""Open the runtime backend that runs an engine directory.
+
+Every consumer of an engine directory (`fastav-export run`, `compare`, the Triton
+model) goes through `open_engine_backend`, so the choice between TensorRT and ONNX
+Runtime is made in one place: TensorRT when the engine has TensorRT engines and a
+CUDA device is present, ONNX Runtime otherwise. Every backend offers the same
+interface: `prefill`, `decode`, `embed`, `embedding_table` and `schedule`.
+"""
+
+from __future__ import annotations
+
+from .engine_dir import EngineManifest
+from .errors import FastAVError
+from .layout import TokenLayout
+from .pruning_config import PruningConfig
+
+ENGINE_BACKENDS = ("ort", "trt")
+
+
+def check_request(manifest: EngineManifest, layout: TokenLayout, config: PruningConfig,
+                  max_new_tokens: int | None = None) -> None:
+    """One-line errors for a layout, pruning config or generation length the engine cannot serve."""
+    if layout.n_tokens > manifest.max_tokens:
+        raise FastAVError(f"the layout has {layout.n_tokens} tokens but the engine was built for at most "
+                          f"{manifest.max_tokens}: rebuild with --max-tokens {layout.n_tokens}")
+    if config.global_layer != manifest.global_layer:
+        raise FastAVError(f"the engine's graphs split the decoder at layer {manifest.global_layer}, not "
+                          f"{config.global_layer}: drop --global-layer or rebuild with --global-layer "
+                          f"{config.global_layer}")
+    if config.global_policy == "rollout" and not manifest.rollout:
+        raise FastAVError("this engine was built without rollout importance: rebuild with "
+                          "--global-policy rollout, or run with --global-policy positional")
+    if max_new_tokens is not None and max_new_tokens > manifest.max_new_tokens:
+        raise FastAVError(f"{max_new_tokens} new tokens exceed the engine's limit of {manifest.max_new_tokens}: "
+                          f"rebuild with --max-new-tokens {max_new_tokens}")
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def default_backend(manifest: EngineManifest) -> str:
+    """`trt` for an engine built with TensorRT on a machine with a CUDA device, else `ort`."""
+    if "trt" in manifest.backends and cuda_available():
+        return "trt"
+    return "ort"
+
+
+def open_engine_backend(manifest: EngineManifest, layout: TokenLayout, config: PruningConfig,
+                        backend: str | None = None, threads: int | None = None):
+    """The backend object for `manifest` (validated by `load_engine_dir`) and one request shape."""
+    backend = backend or default_backend(manifest)
+    if backend == "ort":
+        from .ort_backend.pipeline import OrtPipeline
+
+        return OrtPipeline(manifest, layout, config, threads=threads)
+    if backend == "trt":
+        if "trt" not in manifest.backends:
+            raise FastAVError(f"{manifest.path} has no TensorRT engines: build them with "
+                              "`fastav-export build --backend trt` on a machine with TensorRT")
+        from .trt_backend.pipeline import TrtPipeline
+
+        return TrtPipeline(manifest, layout, config)
+    raise FastAVError(f"unknown engine backend {backend!r}: use one of {', '.join(ENGINE_BACKENDS)}")
