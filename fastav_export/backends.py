@@ -42,8 +42,10 @@ def cuda_available() -> bool:
 
 
 def default_backend(manifest: EngineManifest) -> str:
-    """`trt` for an engine built with TensorRT on a machine with a CUDA device, else `ort`."""
-    if "trt" in manifest.backends and cuda_available():
+    """`trt` for an engine with TensorRT engines where TensorRT and a CUDA device are present, else `ort`."""
+    import importlib.util
+
+    if "trt" in manifest.backends and importlib.util.find_spec("tensorrt") and cuda_available():
         return "trt"
     return "ort"
 

@@ -71,9 +71,14 @@ def check_target(out: Path) -> None:
 
 def build_engine(model, *, model_name: str, source: dict, dims: DecoderDims, precision: str,
                  layout: TokenLayout, config: PruningConfig, max_tokens: int, max_new_tokens: int,
-                 out: Path, export_only: bool = False,
+                 out: Path, export_only: bool = False, backend: str = "ort", max_batch: int = 1,
+                 timing_cache: Path | None = None,
                  progress: Callable[[str], None] = lambda message: None) -> EngineManifest:
-    """Export `model` (already in the target precision) and build it into `out`."""
+    """Export `model` (already in the target precision) and build it into `out`.
+
+    backend: "ort" (ONNX Runtime graphs) or "trt" (TensorRT engines; `max_batch` rows at
+    most, tuned with the shared `timing_cache`). `export_only` writes the ONNX graphs only.
+    """
     out = Path(out)
     check_target(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -85,7 +90,8 @@ def build_engine(model, *, model_name: str, source: dict, dims: DecoderDims, pre
         with _terminate_as_interrupt():
             manifest = _build_into(partial, model, model_name=model_name, source=source, dims=dims,
                                    precision=precision, layout=layout, config=config, max_tokens=max_tokens,
-                                   max_new_tokens=max_new_tokens, export_only=export_only, progress=progress,
+                                   max_new_tokens=max_new_tokens, export_only=export_only, backend=backend,
+                                   max_batch=max_batch, timing_cache=timing_cache, progress=progress,
                                    started=started)
             _replace(out, partial)
     except BaseException:
@@ -96,7 +102,7 @@ def build_engine(model, *, model_name: str, source: dict, dims: DecoderDims, pre
 
 
 def _build_into(directory: Path, model, *, model_name, source, dims, precision, layout, config, max_tokens,
-                max_new_tokens, export_only, progress, started) -> EngineManifest:
+                max_new_tokens, export_only, backend, max_batch, timing_cache, progress, started) -> EngineManifest:
     from .export.onnx_graphs import export_graphs
 
     def step(name: str) -> None:
@@ -108,7 +114,16 @@ def _build_into(directory: Path, model, *, model_name, source, dims, precision, 
                              progress=lambda name: step(f"export {name}.onnx"))
     graphs = {g.name: GraphEntry(f"{ONNX_DIR}/{g.path.name}", g.inputs, g.outputs) for g in exported}
     backends = {}
-    if not export_only:
+    if not export_only and backend == "trt":
+        from .schedule import make_schedule
+        from .trt_backend.engine_build import build_trt_engines
+        from .trt_backend.profiles import Limits
+
+        schedule = make_schedule(layout, config.resolve(dims.num_layers), dims.num_layers)
+        backends["trt"] = build_trt_engines(directory, {g.name: g.path for g in exported}, dims, schedule,
+                                            Limits(max_batch, max_tokens, max_new_tokens), rollout,
+                                            timing_cache, progress=step)
+    elif not export_only:
         from .ort_backend.sessions import ORT_DIR, SESSION_SETTINGS, optimize_graph
 
         (directory / ORT_DIR).mkdir()

@@ -25,7 +25,7 @@ def tiny_name(request) -> str:
 
 
 def build_tiny_engine(out, name: str, precision: str = "fp32", rollout: bool = True, export_only: bool = False,
-                      max_tokens: int = 128, max_new_tokens: int = 20):
+                      max_tokens: int = 128, max_new_tokens: int = 20, backend: str = "ort"):
     """Build `name`'s tiny seed model (seed 0) into `out` and return its manifest.
 
     With rollout=True the pre graph returns the importance, so the engine serves both
@@ -45,20 +45,38 @@ def build_tiny_engine(out, name: str, precision: str = "fp32", rollout: bool = T
     return build_engine(model, model_name=name, source={"kind": "random", "seed": 0}, dims=spec.dims,
                         precision=precision, layout=spec.default_layout(),
                         config=config.resolve(spec.dims.num_layers), max_tokens=max_tokens,
-                        max_new_tokens=max_new_tokens, out=out, export_only=export_only)
+                        max_new_tokens=max_new_tokens, out=out, export_only=export_only, backend=backend,
+                        max_batch=2)
 
 
 @pytest.fixture(scope="session")
 def tiny_engine(tmp_path_factory):
-    """tiny_engine(name, precision="fp32", rollout=True, export_only=False) -> manifest,
+    """tiny_engine(name, precision="fp32", rollout=True, export_only=False, backend="ort") -> manifest,
     built once per session (tests must not modify the directory: copy it first)."""
     built = {}
 
-    def make(name: str, precision: str = "fp32", rollout: bool = True, export_only: bool = False):
-        key = (name, precision, rollout, export_only)
+    def make(name: str, precision: str = "fp32", rollout: bool = True, export_only: bool = False,
+             backend: str = "ort"):
+        key = (name, precision, rollout, export_only, backend)
         if key not in built:
-            out = tmp_path_factory.mktemp("engines") / f"{name}-{precision}"
-            built[key] = build_tiny_engine(out, name, precision, rollout, export_only)
+            out = tmp_path_factory.mktemp("engines") / f"{name}-{precision}-{backend}"
+            built[key] = build_tiny_engine(out, name, precision, rollout, export_only, backend=backend)
         return built[key]
 
     return make
+
+
+def tensorrt_missing() -> str | None:
+    """Why TensorRT tests cannot run here, or None when they can."""
+    import importlib.util
+
+    if importlib.util.find_spec("tensorrt") is None:
+        return "TensorRT is not installed (it cannot be installed on this project's CI machines)"
+    if not torch.cuda.is_available():
+        return "TensorRT needs a CUDA GPU and none is visible"
+    return None
+
+
+requires_tensorrt = pytest.mark.skipif(tensorrt_missing() is not None, reason=str(tensorrt_missing()))
+# Engine backends every parity test runs on; trt skips with its reason where it cannot run.
+ENGINE_BACKENDS = [pytest.param("ort"), pytest.param("trt", marks=requires_tensorrt)]

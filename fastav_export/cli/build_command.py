@@ -1,7 +1,9 @@
 """Export the decoder as FastAV graphs and build them into an engine directory.
 
 Writes engines/<model>-<precision>/ (or --out): onnx/ (pre, topk_gather, post_K..post_{L-1},
-embed; weights in external files), ort/ (ONNX Runtime's optimised graphs) and
+embed; weights in external files), ort/ (ONNX Runtime's optimised graphs; --backend ort)
+or onnx/<graph>.engine (TensorRT engines, strongly typed, with the TopKGather plugin,
+which is compiled on first use; --backend trt, needs TensorRT and a GPU) and
 config.json (model, layout, limits, pruning defaults, I/O names, versions, sha256 of
 every file). The build happens in a hidden directory that is renamed at the end, so
 an interrupted build leaves no engine directory behind.
@@ -26,6 +28,7 @@ EXAMPLES = """examples:
   fastav-export build --model videollama2-tiny --fp16 --out engines/vl2-tiny-fp16
   fastav-export build --checkpoint ./VideoLLaMA2.1-7B-AV --fp16 --max-new-tokens 256
   fastav-export build --model videollama2 --bf16 --export-only --random-weights
+  fastav-export build --checkpoint ./VideoLLaMA2.1-7B-AV --backend trt --fp16 --max-batch 4   # on a GPU
 """
 
 log = logging.getLogger("fastav_export")
@@ -39,7 +42,11 @@ def add_arguments(parser) -> None:
     precision = group.add_mutually_exclusive_group()
     precision.add_argument("--fp16", action="store_true", help="graphs typed in float16 (norms, softmax in fp32)")
     precision.add_argument("--bf16", action="store_true", help="graphs typed in bfloat16 (TensorRT; ORT CPU cannot run them)")
-    group.add_argument("--backend", choices=("ort",), default="ort", help="artifacts to build (default ort)")
+    group.add_argument("--backend", choices=("ort", "trt"), default="ort",
+                       help="ort: ONNX Runtime graphs (CPU, default); trt: TensorRT engines (GPU, needs TensorRT)")
+    group.add_argument("--max-batch", type=int, default=4, help="trt: most rows per request (default 4)")
+    group.add_argument("--timing-cache", metavar="FILE", type=Path,
+                       help="trt: TensorRT timing cache, shared across builds (default: in ~/.cache/fastav-export)")
     group.add_argument("--export-only", action="store_true", help="write the ONNX graphs and config.json only")
     group.add_argument("--out", metavar="DIR", type=Path, help="engine directory (default engines/<model>-<precision>)")
     group.add_argument("--max-tokens", type=int, help="longest prompt the engine accepts (default: the layout's N)")
@@ -55,9 +62,15 @@ def main(args) -> int:
     from ..build import build_engine, check_target, default_engine_dir
 
     precision = "fp16" if args.fp16 else "bf16" if args.bf16 else "fp32"
-    if precision == "bf16" and not args.export_only:
+    if precision == "bf16" and args.backend == "ort" and not args.export_only:
         raise FastAVError("ONNX Runtime's CPU provider cannot run bf16 graphs: use --fp16 (or fp32) for "
-                          "--backend ort, or --bf16 --export-only for TensorRT")
+                          "--backend ort, or --bf16 --backend trt (or --export-only) for TensorRT")
+    if args.max_batch < 1:
+        raise FastAVError(f"--max-batch {args.max_batch}: use at least 1 row")
+    if args.backend == "trt" and not args.export_only:
+        from ..trt_backend.tensorrt_env import require_trt_build_environment
+
+        require_trt_build_environment()  # before the export, which takes minutes at full size
     spec, layout, dims, config = resolve_model(args)
     if spec is None:
         raise FastAVError("a plain Qwen2 checkpoint needs --model of its family (videollama2 or video-salmonn2)")
@@ -78,7 +91,8 @@ def main(args) -> int:
     log.info(f"building {out} ({name}, {precision}, {dims.num_layers} layers split at {config.global_layer})")
     manifest = build_engine(model, model_name=name, source=source, dims=dims, precision=precision, layout=layout,
                             config=config, max_tokens=max_tokens, max_new_tokens=args.max_new_tokens, out=out,
-                            export_only=args.export_only, progress=log.info)
+                            export_only=args.export_only, backend=args.backend, max_batch=args.max_batch,
+                            timing_cache=args.timing_cache, progress=log.info)
     size = sum(manifest.file(f).stat().st_size for f in manifest.files) / 2**20
     print(f"built {out} in {time.perf_counter() - started:.1f} s: {len(manifest.graphs)} graphs, "
           f"{len(manifest.files)} files, {size:.1f} MiB")

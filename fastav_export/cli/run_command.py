@@ -1,7 +1,7 @@
 """Generate with FastAV pruning: prints the schedule, the generated tokens and FLOPs.
 
-With ENGINE_DIR (from `fastav-export build`) the engine's graphs run on ONNX Runtime;
-without it the PyTorch reference runs the model given by --model or --checkpoint.
+With ENGINE_DIR (from `fastav-export build`) the engine runs on TensorRT when it holds
+TensorRT engines and a GPU with TensorRT is present, on ONNX Runtime otherwise; without it the PyTorch reference runs the model given by --model or --checkpoint.
 Inputs are seeded synthetic embeddings over the layout unless --embeds gives real ones
 (float32 [N, D] or [B, N, D], the encoder outputs already spliced in).
 """
@@ -24,7 +24,7 @@ EXAMPLES = """examples:
   fastav-export run --checkpoint ./VideoLLaMA2.1-7B-AV --embeds embeds.npy --device cuda --dtype bfloat16
 """
 
-BACKENDS = ("torch", "ort")
+BACKENDS = ("torch", "ort", "trt")
 DTYPES = ("float32", "float16", "bfloat16")
 log = logging.getLogger("fastav_export")
 
@@ -42,7 +42,8 @@ def add_arguments(parser) -> None:
     group.add_argument("--json", metavar="FILE", type=Path, help="write kept tokens, generated ids, first logits, FLOPs")
     group = parser.add_argument_group("execution")
     group.add_argument("--backend", choices=BACKENDS,
-                       help="runtime backend (default: ort with ENGINE_DIR, torch without)")
+                       help="runtime backend (default with ENGINE_DIR: trt where its engines can run, else ort; "
+                            "torch without)")
     group.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (default: all cores)")
     group.add_argument("--device", default="cpu", help="torch backend: cpu or cuda[:N] (default cpu)")
     group.add_argument("--dtype", choices=DTYPES, default="float32", help="torch backend: weights/activations (default float32; engines have their own)")
@@ -92,9 +93,9 @@ def main(args) -> int:
         raise FastAVError(f"--batch {args.batch}: use at least 1 row")
     if args.engine is not None:
         return _run_engine(args)
-    if args.backend == "ort":
-        raise FastAVError("--backend ort runs an engine directory: build one with `fastav-export build`, "
-                          "then `fastav-export run ENGINE_DIR`")
+    if args.backend in ("ort", "trt"):
+        raise FastAVError(f"--backend {args.backend} runs an engine directory: build one with "
+                          "`fastav-export build`, then `fastav-export run ENGINE_DIR`")
     return _run_torch(args)
 
 
@@ -128,25 +129,26 @@ def _run_torch(args) -> int:
 
 
 def _run_engine(args) -> int:
-    from ..backends import check_request, open_engine_backend
+    from ..backends import check_request, default_backend, open_engine_backend
     from ..engine_dir import load_engine_dir
     from ..synthetic_inputs import synthetic_embeds
 
     if args.model or args.checkpoint:
         raise FastAVError("ENGINE_DIR already fixes the model: drop --model/--checkpoint")
-    if args.backend not in (None, "ort"):
-        raise FastAVError(f"ENGINE_DIR runs on ONNX Runtime here, not --backend {args.backend}: "
+    if args.backend == "torch":
+        raise FastAVError("ENGINE_DIR runs on ort or trt, not --backend torch: "
                           "drop ENGINE_DIR to run the torch reference")
     manifest = load_engine_dir(args.engine)
+    backend_name = args.backend or default_backend(manifest)
     dims = manifest.dims
     layout = TokenLayout.load(args.layout) if args.layout is not None else manifest.layout
     config = pruning_config_from_args(args, None, dims.num_layers, base=manifest.pruning)
     check_request(manifest, layout, config, args.max_new_tokens)
     embeds = _check_inputs(args, layout, dims)
-    backend = open_engine_backend(manifest, layout, config, "ort", threads=args.threads)
+    backend = open_engine_backend(manifest, layout, config, backend_name, threads=args.threads)
     if embeds is None:
         embeds = synthetic_embeds(backend.embedding_table(), layout, args.batch, args.seed)
-    title = f"{manifest.model} engine {args.engine}, ort backend on cpu ({manifest.precision})"
+    title = f"{manifest.model} engine {args.engine}, {backend_name} backend on {backend.device} ({manifest.precision})"
     return _generate_and_report(args, backend, embeds, layout, config, dims, title)
 
 

@@ -1,4 +1,9 @@
-"""The ONNX Runtime pipeline reproduces the PyTorch reference: kept sets, logits, tokens."""
+"""The graph pipeline reproduces the PyTorch reference on every engine backend.
+
+Kept sets are exact, logits within LOGITS_ATOL and greedy tokens identical, for ONNX
+Runtime here and TensorRT wherever `tensorrt` and a GPU are present (skipped
+otherwise, with the reason).
+"""
 
 from __future__ import annotations
 
@@ -8,18 +13,18 @@ import numpy as np
 import pytest
 import torch
 
+from fastav_export.backends import open_engine_backend
 from fastav_export.errors import FastAVError
 from fastav_export.generation import generate
 from fastav_export.layout import Segment, TokenLayout
 from fastav_export.models import get_model_spec
-from fastav_export.ort_backend.pipeline import OrtPipeline
 from fastav_export.pruning_config import PruningConfig
 from fastav_export.synthetic_inputs import synthetic_embeds
 from fastav_export.torch_backend.reference import TorchReference
 
-from ..conftest import TINY_MODELS, tiny_model
+from .conftest import ENGINE_BACKENDS, TINY_MODELS, tiny_model
 
-LOGITS_ATOL = 1e-4  # fp32 ONNX Runtime vs the fp32 PyTorch reference
+LOGITS_ATOL = 1e-4  # fp32 engines vs the fp32 PyTorch reference
 NEW_TOKENS = 16
 
 LAYOUTS = {
@@ -32,16 +37,27 @@ LAYOUTS = {
 }
 
 
+@pytest.fixture(params=ENGINE_BACKENDS)
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def engine(tiny_engine, backend):
+    """engine(name, rollout=True) -> the tiny fp32 engine built for `backend`."""
+    return lambda name, rollout=True: tiny_engine(name, rollout=rollout, backend=backend)
+
+
 def _config(name, policy):
     spec = get_model_spec(name)
     return replace(spec.preset, global_policy=policy).resolve(spec.dims.num_layers)
 
 
-def _compare(engine, name, layout, config, batch, seed):
+def _compare(engine, backend, name, layout, config, batch, seed):
     model = tiny_model(name)
     embeds = synthetic_embeds(model.model.embed_tokens.weight, layout, batch, seed)
     expected = generate(TorchReference(model, layout, config), embeds, NEW_TOKENS)
-    got = generate(OrtPipeline(engine, layout, config), embeds, NEW_TOKENS)
+    got = generate(open_engine_backend(engine, layout, config, backend), embeds, NEW_TOKENS)
     assert got.kept == expected.kept
     np.testing.assert_allclose(got.first_logits, expected.first_logits, atol=LOGITS_ATOL, rtol=0)
     assert got.tokens == expected.tokens
@@ -52,20 +68,20 @@ def _compare(engine, name, layout, config, batch, seed):
 @pytest.mark.parametrize("seed", [0, 5])
 @pytest.mark.parametrize("policy", ["positional", "rollout"])
 @pytest.mark.parametrize("name", TINY_MODELS)
-def test_pipeline_matches_the_reference(tiny_engine, name, policy, seed, batch):
-    engine = tiny_engine(name)
+def test_pipeline_matches_the_reference(engine, backend, name, policy, seed, batch):
+    engine = engine(name)
     layout = get_model_spec(name).default_layout()
-    result = _compare(engine, name, layout, _config(name, policy), batch, seed)
+    result = _compare(engine, backend, name, layout, _config(name, policy), batch, seed)
     K = engine.global_layer
     assert len(result.kept[K][0]) < layout.n_tokens  # pruning did happen
 
 
 @pytest.mark.parametrize("layout_name", ["interleaved", "ends-in-audio"])
 @pytest.mark.parametrize("policy", ["positional", "rollout"])
-def test_pipeline_matches_the_reference_on_other_layouts(tiny_engine, layout_name, policy):
+def test_pipeline_matches_the_reference_on_other_layouts(engine, backend, layout_name, policy):
     name = "videollama2-tiny"
     config = replace(_config(name, policy), cutoff=20, keep_audio=2)
-    _compare(tiny_engine(name), name, LAYOUTS[layout_name], config, batch=2, seed=3)
+    _compare(engine(name), backend, name, LAYOUTS[layout_name], config, batch=2, seed=3)
 
 
 @pytest.mark.parametrize("config", [
@@ -74,19 +90,19 @@ def test_pipeline_matches_the_reference_on_other_layouts(tiny_engine, layout_nam
     dict(global_policy="none", fine_ratio=0.35),
     dict(fine_ratio=0.0),
 ], ids=["rollout-fraction-text-rows", "budget-above-candidates", "fine-only", "P=0"])
-def test_run_time_overrides_match_the_reference(tiny_engine, config):
+def test_run_time_overrides_match_the_reference(engine, backend, config):
     name = "video-salmonn2-tiny"
     base = _config(name, "positional")
-    _compare(tiny_engine(name), name, get_model_spec(name).default_layout(), replace(base, **config), 2, 1)
+    _compare(engine(name), backend, name, get_model_spec(name).default_layout(), replace(base, **config), 2, 1)
 
 
-def test_unpruned_pipeline_equals_transformers(tiny_engine, tiny_name):
-    engine = tiny_engine(tiny_name)
+def test_unpruned_pipeline_equals_transformers(engine, backend, tiny_name):
+    engine = engine(tiny_name)
     model = tiny_model(tiny_name)
     layout = get_model_spec(tiny_name).default_layout()
     embeds = synthetic_embeds(model.model.embed_tokens.weight, layout, 2, seed=4)
     dense = replace(PruningConfig.dense(), global_layer=engine.global_layer)
-    result = generate(OrtPipeline(engine, layout, dense), embeds, NEW_TOKENS)
+    result = generate(open_engine_backend(engine, layout, dense, backend), embeds, NEW_TOKENS)
     with torch.no_grad():
         logits = model(inputs_embeds=embeds).logits[:, -1]
         tokens = model.generate(inputs_embeds=embeds, max_new_tokens=NEW_TOKENS, do_sample=False,
@@ -95,11 +111,10 @@ def test_unpruned_pipeline_equals_transformers(tiny_engine, tiny_name):
     assert result.tokens == tokens[:, -NEW_TOKENS:].tolist()
 
 
-def test_kv_buffers_are_allocated_once_and_written_in_place(tiny_engine):
+def test_kv_buffers_are_allocated_once_and_written_in_place(engine, backend):
     name = "videollama2-tiny"
-    engine = tiny_engine(name)
     layout = get_model_spec(name).default_layout()
-    pipeline = OrtPipeline(engine, layout, _config(name, "positional"))
+    pipeline = open_engine_backend(engine(name), layout, _config(name, "positional"), backend)
     embeds = synthetic_embeds(tiny_model(name).model.embed_tokens.weight, layout, 2, 0)
     pipeline.prefill(embeds, max_new_tokens=4)
     schedule = pipeline.schedule
@@ -108,32 +123,32 @@ def test_kv_buffers_are_allocated_once_and_written_in_place(tiny_engine):
     addresses = [key.data_ptr() for key, _ in pipeline._buffers]
     before = [key.clone() for key, _ in pipeline._buffers]
     for _ in range(3):
-        pipeline.decode(torch.tensor([1, 2]))
+        pipeline.decode(torch.tensor([1, 2], device=pipeline.device))
     assert [key.data_ptr() for key, _ in pipeline._buffers] == addresses
     for layer, (key, _) in enumerate(pipeline._buffers):
         n = schedule.tokens[layer]
-        np.testing.assert_array_equal(key[:, :, :n], before[layer][:, :, :n])  # the past is untouched
+        assert torch.equal(key[:, :, :n], before[layer][:, :, :n])  # the past is untouched
         assert pipeline._lengths[layer] == n + 3
         assert key[:, :, n:n + 3].abs().sum() > 0  # the 3 decoded tokens were appended
     pipeline.decode(torch.tensor([1, 2]))
     with pytest.raises(FastAVError, match="KV buffers are full"):
-        pipeline.decode(torch.tensor([1, 2]))
+        pipeline.decode(torch.tensor([1, 2], device=pipeline.device))
 
 
-def test_requests_the_engine_cannot_serve_are_refused(tiny_engine):
+def test_requests_the_engine_cannot_serve_are_refused(engine, backend):
     name = "videollama2-tiny"
-    engine = tiny_engine(name)
+    positional_only = engine(name, rollout=False)
+    engine = engine(name)
     layout = get_model_spec(name).default_layout()
     with pytest.raises(FastAVError, match="split the decoder at layer 3"):
-        OrtPipeline(engine, layout, replace(_config(name, "positional"), global_layer=2))
+        open_engine_backend(engine, layout, replace(_config(name, "positional"), global_layer=2), backend)
     too_long = TokenLayout((Segment("text", 100), Segment("video", 40)))
     with pytest.raises(FastAVError, match="built for at most 128"):
-        OrtPipeline(engine, too_long, _config(name, "positional"))
-    pipeline = OrtPipeline(engine, layout, _config(name, "positional"))
+        open_engine_backend(engine, too_long, _config(name, "positional"), backend)
+    pipeline = open_engine_backend(engine, layout, _config(name, "positional"), backend)
     with pytest.raises(FastAVError, match="layout covers 72 tokens"):
         pipeline.prefill(torch.zeros(1, 70, 64))
     with pytest.raises(FastAVError, match="exceed the engine's limit of 20"):
         pipeline.prefill(torch.zeros(1, 72, 64), max_new_tokens=21)
-    positional_only = tiny_engine(name, rollout=False)
     with pytest.raises(FastAVError, match="built without rollout"):
-        OrtPipeline(positional_only, layout, _config(name, "rollout"))
+        open_engine_backend(positional_only, layout, _config(name, "rollout"), backend)

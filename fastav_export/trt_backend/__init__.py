@@ -1,0 +1,1 @@
+"""The TensorRT backend: the TopKGather plugin library, engine builds and the runtime."""

@@ -1,0 +1,182 @@
+"""The FastAV runtime on TensorRT: the shared graph pipeline over TensorRT engines.
+
+`TrtGraphs` holds one engine and one execution context per graph. Every input and
+output is a torch CUDA tensor whose address is handed to the context, so hidden
+states, KV buffers and logits never leave the GPU; everything is enqueued on torch's
+current stream (one stream per pipeline). Each engine has two optimisation profiles
+(see `profiles.py`): a call with a non-empty past is a decode step, anything else
+a prefill.
+
+Decoding has fixed shapes (one token, each layer's whole KV buffer as the past), so
+`TrtPipeline` captures one decode step (embed, pre, post layers) in a CUDA graph
+after the first step of each request and replays it: per step only the token ids,
+the position, the past lengths and the slots where new keys/values go change, and
+those live in static device tensors that are updated before each replay.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .. import graph_io
+from ..engine_dir import EngineManifest
+from ..errors import FastAVError
+from ..graph_pipeline import TORCH_DTYPES, GraphPipeline
+from ..layout import TokenLayout
+from ..pruning_config import PruningConfig
+from .profiles import DECODE, PREFILL
+from .tensorrt_env import check_engine_compatible, import_polygraphy_trt
+
+
+class TrtGraphs:
+    """One deserialised engine and execution context per graph of the engine directory."""
+
+    def __init__(self, manifest: EngineManifest):
+        section = manifest.backends["trt"]
+        check_engine_compatible(section, manifest.path)
+        ptrt = import_polygraphy_trt()
+        from .plugin_library import load_plugin_library
+
+        load_plugin_library()  # registers TopKGather before the engines that use it are deserialised
+        self.device = torch.device("cuda", torch.cuda.current_device())
+        self.dtype = TORCH_DTYPES[manifest.precision]
+        self.engines = {name: ptrt.engine_from_bytes(manifest.file(path).read_bytes())
+                        for name, path in section["engines"].items()}
+        self.contexts = {name: engine.create_execution_context() for name, engine in self.engines.items()}
+        self._profile = dict.fromkeys(self.contexts, PREFILL)
+        # TensorRT wants a valid address even for an empty tensor (the prefill's empty past).
+        self._scratch = torch.empty(256, dtype=torch.uint8, device=self.device)
+
+    @staticmethod
+    def _phase(graph: str, inputs: dict[str, torch.Tensor]) -> int:
+        if graph == graph_io.TOPK_GATHER:
+            return PREFILL
+        if graph == graph_io.EMBED:
+            return DECODE if inputs["input_ids"].shape[1] == 1 else PREFILL
+        past = next((t for name, t in inputs.items() if name.startswith("past_key_values.")), None)
+        return DECODE if past is not None and past.shape[2] > 0 else PREFILL
+
+    def _address(self, tensor: torch.Tensor) -> int:
+        if tensor.device != self.device:
+            raise ValueError(f"a {tensor.device} tensor was passed to a TensorRT engine on {self.device}")
+        return tensor.data_ptr() if tensor.numel() else self._scratch.data_ptr()
+
+    def run(self, graph: str, inputs: dict[str, torch.Tensor], outputs: dict[str, torch.Tensor]) -> None:
+        context = self.contexts[graph]
+        stream = torch.cuda.current_stream(self.device).cuda_stream
+        phase = self._phase(graph, inputs)
+        if phase != self._profile[graph]:
+            context.set_optimization_profile_async(phase, stream)
+            self._profile[graph] = phase
+        for name, tensor in inputs.items():
+            if not tensor.is_contiguous():
+                raise ValueError(f"{graph}: input {name} is not contiguous")
+            context.set_input_shape(name, tuple(tensor.shape))
+            context.set_tensor_address(name, self._address(tensor))
+        for name, tensor in outputs.items():
+            expected = tuple(context.get_tensor_shape(name))
+            if expected != tuple(tensor.shape):  # the runtime and the engine disagree on a count
+                raise RuntimeError(f"{graph}: output {name} is {expected} in the engine, {tuple(tensor.shape)} here")
+            context.set_tensor_address(name, self._address(tensor))
+        if not context.execute_async_v3(stream):
+            raise RuntimeError(f"TensorRT failed to run {graph} (see the TensorRT log above)")
+
+
+class TrtPipeline(GraphPipeline):
+    """The `trt` backend: same interface as `TorchReference` and `OrtPipeline`."""
+
+    name = "trt"
+
+    def __init__(self, manifest: EngineManifest, layout: TokenLayout, config: PruningConfig,
+                 cuda_graphs: bool = True):
+        super().__init__(manifest, layout, config, TrtGraphs(manifest))
+        self.cuda_graphs = cuda_graphs
+        self._decode_step: StaticDecodeStep | None = None
+
+    def prefill(self, inputs_embeds, max_new_tokens: int = 0, position_ids=None):
+        max_batch = self.manifest.backends["trt"]["limits"]["max_batch"]
+        if len(inputs_embeds) > max_batch:
+            raise FastAVError(f"{len(inputs_embeds)} rows exceed the TensorRT engines' limit of {max_batch}: "
+                              f"rebuild with --max-batch {len(inputs_embeds)}")
+        self._decode_step = None  # new buffers: a captured step would write into the old ones
+        return super().prefill(inputs_embeds, max_new_tokens, position_ids)
+
+    def decode(self, token_ids) -> torch.Tensor:
+        if not self.cuda_graphs:
+            return super().decode(token_ids)
+        self.check_decode()
+        if self._decode_step is None:
+            self._decode_step = StaticDecodeStep(self, torch.as_tensor(token_ids).shape[0])
+        return self._decode_step(token_ids)
+
+
+class StaticDecodeStep:
+    """One decode step over static tensors: run eagerly once, then captured and replayed.
+
+    The first call runs the step eagerly (TensorRT finishes its lazy set-up for the
+    decode shapes there, as it must before capture), then captures it; later calls
+    replay the graph. New keys/values are written with `index_copy_` at a slot held
+    in a device tensor, so the captured graph writes where each step needs.
+    """
+
+    def __init__(self, pipeline: TrtPipeline, batch: int):
+        p = self.pipeline = pipeline
+        device, D = p.device, p.manifest.dims.hidden_size
+        long = {"dtype": torch.int64, "device": device}
+        self.ids = torch.zeros((batch, 1), **long)
+        self.position = torch.zeros((batch, 1), **long)
+        # past_length of the pre graph (layers 0..K-1 share one length) and of each post layer
+        self.lengths = {layer: torch.zeros((), **long) for layer in [0, *range(p.K, p.num_layers)]}
+        self.slots = {layer: torch.zeros(1, **long) for layer in self.lengths}
+        self.hidden = [p._empty((batch, 1, D)) for _ in range(p.num_layers - p.K + 1)]
+        self.presents = {layer: [p._empty((batch, p.kv_heads, 1, p.head_dim)) for _ in range(2)]
+                         for layer in range(p.num_layers)}
+        self.scores = {layer: p._empty((batch, p._buffers[layer][0].shape[2] + 1), torch.float32)
+                       for layer in range(p.K, p.num_layers)}
+        self.logits = p._empty((batch, p.manifest.dims.vocab_size), torch.float32)
+        self.rollout = p._rollout_placeholders()
+        self.graph: torch.cuda.CUDAGraph | None = None
+
+    def _write(self, layers, slot_layer: int) -> None:
+        for layer in layers:
+            for buffer, present in zip(self.pipeline._buffers[layer], self.presents[layer], strict=True):
+                buffer.index_copy_(2, self.slots[slot_layer], present)
+
+    def _step(self) -> None:
+        p, run = self.pipeline, self.pipeline.graphs.run
+        run(graph_io.EMBED, {"input_ids": self.ids}, {"inputs_embeds": self.hidden[0]})
+        pre_layers = range(p.K)
+        run(graph_io.PRE,
+            {"inputs_embeds": self.hidden[0], "position_ids": self.position, "past_length": self.lengths[0],
+             **p._past_inputs(pre_layers), **self.rollout},
+            {"hidden_states": self.hidden[1],
+             **{name: t for layer in pre_layers
+                for name, t in zip(graph_io.present(layer), self.presents[layer], strict=True)}})
+        self._write(pre_layers, 0)
+        for i, layer in enumerate(range(p.K, p.num_layers)):
+            final = layer == p.num_layers - 1
+            head = {"logits": self.logits} if final else {"layer_output": self.hidden[i + 2]}
+            run(graph_io.post(layer),
+                {"hidden_states": self.hidden[i + 1], "position_ids": self.position,
+                 "past_length": self.lengths[layer], **p._past_inputs([layer])},
+                {**head, "last_query_scores": self.scores[layer],
+                 **dict(zip(graph_io.present(layer), self.presents[layer], strict=True))})
+            self._write([layer], layer)
+
+    def __call__(self, token_ids) -> torch.Tensor:
+        p = self.pipeline
+        self.ids.copy_(torch.as_tensor(token_ids).reshape(-1, 1))
+        self.position.copy_(p._next_position)
+        for layer, length in self.lengths.items():
+            length.fill_(p._lengths[layer])
+            self.slots[layer].fill_(p._lengths[layer])
+        if self.graph is None:
+            self._step()  # eager: TensorRT's set-up for these shapes happens before capture
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):
+                self._step()  # recorded only: capture runs nothing
+        else:
+            self.graph.replay()
+        p._lengths = [length + 1 for length in p._lengths]
+        p._next_position = p._next_position + 1
+        return self.logits.clone()
