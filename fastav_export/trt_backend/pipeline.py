@@ -35,6 +35,8 @@ class TrtGraphs:
         section = manifest.backends["trt"]
         check_engine_compatible(section, manifest.path)
         ptrt = import_polygraphy_trt()
+        import tensorrt as trt
+
         from .plugin_library import load_plugin_library
 
         load_plugin_library()  # registers TopKGather before the engines that use it are deserialised
@@ -44,6 +46,12 @@ class TrtGraphs:
                         for name, path in section["engines"].items()}
         self.contexts = {name: engine.create_execution_context() for name, engine in self.engines.items()}
         self._profile = dict.fromkeys(self.contexts, PREFILL)
+        self._outputs = {name: [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)
+                                if engine.get_tensor_mode(engine.get_tensor_name(i)) == trt.TensorIOMode.OUTPUT]
+                         for name, engine in self.engines.items()}
+        self._torch_dtypes = {trt.float32: torch.float32, trt.float16: torch.float16, trt.bfloat16: torch.bfloat16,
+                              trt.int64: torch.int64, trt.int32: torch.int32, trt.bool: torch.bool}
+        self._unused: dict[tuple, torch.Tensor] = {}
         # TensorRT wants a valid address even for an empty tensor (the prefill's empty past).
         self._scratch = torch.empty(256, dtype=torch.uint8, device=self.device)
 
@@ -61,6 +69,17 @@ class TrtGraphs:
             raise ValueError(f"a {tensor.device} tensor was passed to a TensorRT engine on {self.device}")
         return tensor.data_ptr() if tensor.numel() else self._scratch.data_ptr()
 
+    def _unused_output(self, graph: str, name: str, shape: tuple) -> torch.Tensor:
+        """A buffer for an output nobody reads (decode's rollout importance), reused across steps.
+
+        Allocated on the eager decode step, so a CUDA-graph capture finds it cached.
+        """
+        key = (graph, name, shape)
+        if key not in self._unused:
+            dtype = self._torch_dtypes[self.engines[graph].get_tensor_dtype(name)]
+            self._unused[key] = torch.empty(shape, dtype=dtype, device=self.device)
+        return self._unused[key]
+
     def run(self, graph: str, inputs: dict[str, torch.Tensor], outputs: dict[str, torch.Tensor]) -> None:
         context = self.contexts[graph]
         stream = torch.cuda.current_stream(self.device).cuda_stream
@@ -73,9 +92,12 @@ class TrtGraphs:
                 raise ValueError(f"{graph}: input {name} is not contiguous")
             context.set_input_shape(name, tuple(tensor.shape))
             context.set_tensor_address(name, self._address(tensor))
-        for name, tensor in outputs.items():
+        for name in self._outputs[graph]:
             expected = tuple(context.get_tensor_shape(name))
-            if expected != tuple(tensor.shape):  # the runtime and the engine disagree on a count
+            tensor = outputs.get(name)
+            if tensor is None:  # TensorRT writes every output: the caller does not need this one
+                tensor = self._unused_output(graph, name, expected)
+            elif expected != tuple(tensor.shape):  # the runtime and the engine disagree on a count
                 raise RuntimeError(f"{graph}: output {name} is {expected} in the engine, {tuple(tensor.shape)} here")
             context.set_tensor_address(name, self._address(tensor))
         if not context.execute_async_v3(stream):
