@@ -105,16 +105,16 @@ def test_kv_buffers_are_allocated_once_and_written_in_place(tiny_engine):
     schedule = pipeline.schedule
     capacities = [key.shape[2] for key, _ in pipeline._buffers]
     assert capacities == [n + 4 for n in schedule.tokens]  # N + T before K, |T_l| + T after
-    addresses = [key.ctypes.data for key, _ in pipeline._buffers]
-    before = [key.copy() for key, _ in pipeline._buffers]
-    for step in range(3):
+    addresses = [key.data_ptr() for key, _ in pipeline._buffers]
+    before = [key.clone() for key, _ in pipeline._buffers]
+    for _ in range(3):
         pipeline.decode(torch.tensor([1, 2]))
-    assert [key.ctypes.data for key, _ in pipeline._buffers] == addresses
+    assert [key.data_ptr() for key, _ in pipeline._buffers] == addresses
     for layer, (key, _) in enumerate(pipeline._buffers):
         n = schedule.tokens[layer]
         np.testing.assert_array_equal(key[:, :, :n], before[layer][:, :, :n])  # the past is untouched
         assert pipeline._lengths[layer] == n + 3
-        assert np.abs(key[:, :, n:n + 3]).sum() > 0  # the 3 decoded tokens were appended
+        assert key[:, :, n:n + 3].abs().sum() > 0  # the 3 decoded tokens were appended
     pipeline.decode(torch.tensor([1, 2]))
     with pytest.raises(FastAVError, match="KV buffers are full"):
         pipeline.decode(torch.tensor([1, 2]))
