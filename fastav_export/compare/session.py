@@ -45,7 +45,7 @@ class Comparison:
         self.atol = atol if atol is not None else tolerances.logits_atol(precision)
         self.rtol = rtol if rtol is not None else tolerances.DEFAULT_RTOL
         graph_atol, graph_rtol = tolerances.GRAPH_TOLERANCES[precision]
-        # --atol/--rtol loosen (or tighten) the graph checks too, never below the graph defaults' rtol need.
+        # An explicit --atol/--rtol applies to the per-graph checks too.
         self.graph_atol = atol if atol is not None else graph_atol
         self.graph_rtol = rtol if rtol is not None else graph_rtol
 
