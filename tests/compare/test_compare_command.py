@@ -1,0 +1,108 @@
+"""`fastav-export compare`: passes on a faithful engine, fails on a perturbed one and names the graph."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from fastav_export.cli import main
+from fastav_export.engine_dir import load_engine_dir, write_manifest
+
+from .conftest import ENGINE_MODEL
+
+
+def _last_line(text: str) -> str:
+    return text.strip().splitlines()[-1]
+
+
+def test_ort_engine_matches_the_torch_reference_in_fp32(tiny_engine, tmp_path, capsys):
+    engine = tiny_engine(ENGINE_MODEL).path
+    report = tmp_path / "report.json"
+    assert main(["compare", str(engine), "--against", "torch", "--inputs", "2", "--batch", "2", "-q",
+                 "--report", str(report)]) == 0
+    assert _last_line(capsys.readouterr().out).startswith("PASSED | ")
+    data = json.loads(report.read_text())
+    assert data["passed"] and data["precision"] == "fp32" and len(data["iterations"]) == 2
+    outputs = data["iterations"][0]
+    assert set(outputs) == {"logits", "kept.3", "kept.4", "kept.5", "tokens"}
+    assert outputs["logits"]["max_abs_diff"] < 1e-4 and outputs["tokens"]["max_abs_diff"] == 0
+    assert data["tolerances"]["logits"] == {"atol": 1e-4, "rtol": 0.0}
+    assert "first_divergence" not in data
+
+
+def _perturb_ort_weights(engine, graph: str) -> None:
+    """Add noise to the largest weight of `graph`'s ONNX Runtime model and re-hash the engine."""
+    import onnx
+    from onnx import numpy_helper
+
+    path = engine / "ort" / f"{graph}.onnx"
+    model = onnx.load(str(path))  # external weights are read into memory
+    weight = max(model.graph.initializer, key=lambda t: np.prod(t.dims))
+    array = numpy_helper.to_array(weight)
+    noisy = array + np.random.default_rng(0).normal(0, 0.5, array.shape).astype(array.dtype)
+    weight.CopyFrom(numpy_helper.from_array(noisy, weight.name))
+    (engine / "ort" / f"{graph}.onnx.data").unlink()  # onnx appends to an existing data file
+    onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location=f"{graph}.onnx.data", size_threshold=1024)
+    write_manifest(engine, load_engine_dir(engine, verify=False))
+
+
+def test_perturbed_engine_fails_and_the_bisection_names_the_graph(engine_copy, tmp_path, capsys):
+    _perturb_ort_weights(engine_copy, "post_4")
+    report = tmp_path / "report.json"
+    assert main(["compare", str(engine_copy), "--against", "torch", "-q", "--report", str(report)]) == 1
+    line = _last_line(capsys.readouterr().out)
+    assert line.startswith("FAILED | ") and "first diverging graph: post_4 (layer 4, prefill)" in line
+    data = json.loads(report.read_text())
+    assert not data["passed"] and data["first_divergence"]["graph"] == "post_4"
+    before = data["graphs"][:3]  # pre, the global cut, post_3 run before the perturbed layer
+    assert [c["graph"] for c in before] == ["pre", "topk_gather", "post_3"] and all(c["passed"] for c in before)
+
+
+def test_against_trt_without_tensorrt_is_one_line_naming_the_extra(tiny_engine, capsys):
+    if _has_tensorrt():
+        pytest.skip("tensorrt is installed: the TensorRT comparison itself runs on a GPU machine")
+    assert main(["compare", str(tiny_engine(ENGINE_MODEL).path), "--against", "trt"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "pip install fastav-export[trt]" in err
+
+
+def _has_tensorrt() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("tensorrt") is not None
+
+
+def test_missing_reference_weights_is_one_line(engine_copy, capsys):
+    config = engine_copy / "config.json"
+    data = json.loads(config.read_text())
+    data["source"] = {"kind": "checkpoint", "path": str(engine_copy / "gone")}
+    config.write_text(json.dumps(data))
+    assert main(["compare", str(engine_copy), "--against", "torch"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not there any more" in err and "--against ort" in err
+
+
+def test_load_inputs_round_trip_and_bad_file(tiny_engine, tmp_path, capsys):
+    engine = str(tiny_engine(ENGINE_MODEL).path)
+    inputs = tmp_path / "inputs.json"
+    assert main(["compare", engine, "--against", "ort", "-q", "--save-inputs", str(inputs), "--batch", "2"]) == 0
+    assert main(["compare", engine, "--against", "ort", "-q", "--load-inputs", str(inputs)]) == 0
+    bad = tmp_path / "bad.json"
+    bad.write_text("[]")
+    assert main(["compare", engine, "--load-inputs", str(bad)]) == 2
+    assert "non-empty list" in capsys.readouterr().err
+
+
+def test_without_polygraphy_help_works_and_compare_names_the_extra(tiny_engine, monkeypatch, capsys):
+    for name in [m for m in sys.modules if m == "polygraphy" or m.startswith("polygraphy.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "polygraphy", None)  # import polygraphy -> ImportError
+    with pytest.raises(SystemExit) as exc:
+        main(["compare", "--help"])
+    assert exc.value.code == 0
+    assert main(["compare", str(tiny_engine(ENGINE_MODEL).path)]) == 2
+    assert "pip install fastav-export[compare]" in capsys.readouterr().err
