@@ -1,0 +1,8 @@
+"""Serving an engine directory on Triton Inference Server.
+
+    request.py      one request's tensors -> validated decoder input (no Triton needed)
+    engine.py       an opened engine directory that streams greedy tokens per request
+    repository.py   `fastav-export triton`: render a Triton model repository from templates
+    tritonserver.py locate the `tritonserver` of the nvidia-pytriton wheel and launch it
+    templates/      config.pbtxt and the python-backend model.py (thin glue over engine.py)
+"""
