@@ -35,7 +35,7 @@ import tritonclient.grpc as grpcclient  # noqa: E402
 import tritonclient.http as httpclient  # noqa: E402
 from tritonclient.utils import InferenceServerException  # noqa: E402
 
-from .triton_server import TritonServer  # noqa: E402
+from fastav_export.serving.server_process import TritonServer  # noqa: E402
 
 MODELS = {"videollama2-tiny": "vl2", "video-salmonn2-tiny": "vs2"}
 NEW_TOKENS = 6

@@ -1,4 +1,4 @@
-"""A real tritonserver (from the nvidia-pytriton wheel) on loopback, started and stopped by a test."""
+"""A tritonserver process on loopback with free ports: started, waited for and stopped by tests and benchmarks."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from fastav_export.serving.tritonserver import find_tritonserver, prepare_backend_dir, server_command, server_env
+from .tritonserver import find_tritonserver, prepare_backend_dir, server_command, server_env
 
 READY_TIMEOUT_S = 180
 
@@ -23,7 +23,9 @@ def free_port() -> int:
 class TritonServer:
     """Serves `repositories`; waits until every model in `ready_models` is ready.
 
-    The server log goes to `log_path`; `stop()` terminates the server (kills it after 20 s).
+    The server log goes to `workdir/tritonserver.log`; `stop()` terminates the server
+    (kills it after 20 s). Models that fail to load leave the server running
+    (--exit-on-error=false), so their reason can be read from the log.
     """
 
     def __init__(self, repositories: list[Path], ready_models: list[str], workdir: Path):
@@ -76,6 +78,12 @@ class TritonServer:
 
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    def __enter__(self) -> "TritonServer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
     def stop(self) -> None:
         if self.process.poll() is None:
