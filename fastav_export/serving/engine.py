@@ -79,8 +79,10 @@ class ServedEngine:
     def inputs_embeds(self, request: ServingRequest, backend=None) -> np.ndarray:
         """[1, N, D] float32: text rows from the engine's embed graph, mm_embeds at the placeholders."""
         backend = backend or self._backend(request.layout, request.config)
-        text = np.asarray(backend.embed(request.text_ids()[None]))[0]
-        return request.splice(text)
+        text = backend.embed(request.text_ids()[None])
+        if hasattr(text, "cpu"):  # a torch tensor, possibly on the GPU (TensorRT backend)
+            text = text.float().cpu().numpy()
+        return request.splice(np.asarray(text)[0])
 
     def stream(self, request: ServingRequest) -> Iterator[int]:
         """Greedy decoding, one token id at a time (the same steps as `generation.generate`)."""
