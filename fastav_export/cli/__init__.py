@@ -19,6 +19,7 @@ COMMANDS = {
     "run": ("fastav_export.cli.run_command", "generate with FastAV pruning and print the schedule"),
     "flops": ("fastav_export.cli.flops_command", "print per-layer token counts and FLOPs ratios"),
     "compare": ("fastav_export.cli.compare_command", "check an engine against a reference with Polygraphy"),
+    "triton": ("fastav_export.cli.triton_command", "render a Triton Inference Server model repository for an engine"),
 }
 
 EPILOG = """examples:
@@ -29,6 +30,7 @@ EPILOG = """examples:
   fastav-export flops --model videollama2
   fastav-export flops --model video-salmonn2 --keep-frames 8
   fastav-export compare engines/videollama2-tiny-fp32 --against torch
+  fastav-export triton engines/videollama2-tiny-fp32 --out model_repository
 """
 
 

@@ -1,0 +1,68 @@
+"""Render a Triton Inference Server model repository that serves ENGINE_DIR.
+
+Writes two python-backend models into --out: NAME streams one response per generated
+token (decoupled; gRPC streaming) and then a summary, NAME_oneshot answers with one
+response (HTTP or gRPC). Inputs: input_ids INT64 [N] (the prompt, with the model's
+placeholder id at every video/audio position of the layout), mm_embeds [M, D] (one
+encoder output row per placeholder), and optionally layout (JSON string),
+max_new_tokens, fine_ratio and pruning (JSON object of overrides). The models load
+ENGINE_DIR from where it is now and validate it (sha256 of every file) on load.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from ..errors import FastAVError
+
+EXAMPLES = """examples:
+  fastav-export triton engines/videollama2-tiny-fp32 --out model_repository
+  fastav-export triton engines/videollama2-fp16 --out model_repository --name videollama2 --instances 2
+  python -m fastav_export.serving.tritonserver --model-repository model_repository
+"""
+
+log = logging.getLogger("fastav_export")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("engine", metavar="ENGINE_DIR", type=Path, help="engine directory from `fastav-export build`")
+    parser.add_argument("--out", required=True, type=Path, metavar="REPO",
+                        help="model repository to write (empty, new, or written by this command before)")
+    parser.add_argument("--name", help="model name (default: the engine directory's name); "
+                                       "NAME_oneshot is the non-streaming model")
+    parser.add_argument("--instances", type=int, default=1, help="model instances, one process each (default 1)")
+    parser.add_argument("--max-new-tokens", type=int,
+                        help="tokens generated when a request does not say (default 16, at most the engine's limit)")
+    parser.add_argument("--placeholder-id", type=int,
+                        help="id marking video/audio positions in input_ids (default: the model's, e.g. -201 "
+                             "for VideoLLaMA2, else -200)")
+    parser.add_argument("--mm-dtype", choices=("fp32", "fp16"),
+                        help="type of mm_embeds requests send (default: fp16 for fp16/bf16 engines, else fp32)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="ONNX Runtime intra-op threads per instance (default 0: all cores)")
+
+
+def main(args) -> int:
+    from ..engine_dir import load_engine_dir
+    from ..serving.repository import RepositorySettings, render_repository
+    from ..serving.request import placeholder_id_for
+
+    if args.threads < 0:
+        raise FastAVError(f"--threads {args.threads}: use 0 (all cores) or more")
+    manifest = load_engine_dir(args.engine)
+    settings = RepositorySettings(
+        name=args.name or args.engine.resolve().name,
+        instances=args.instances,
+        max_new_tokens=args.max_new_tokens or min(16, manifest.max_new_tokens),
+        placeholder_id=placeholder_id_for(manifest.model) if args.placeholder_id is None else args.placeholder_id,
+        mm_dtype=args.mm_dtype or ("fp32" if manifest.precision == "fp32" else "fp16"),
+        threads=args.threads,
+    )
+    models = render_repository(manifest, args.out, settings)
+    print(f"wrote {args.out}: models {', '.join(models)} serving {manifest.model} ({manifest.precision}) "
+          f"from {manifest.path.resolve()}")
+    print(f"placeholder id {settings.placeholder_id} at the {manifest.layout.n_tokens - manifest.layout.count('text')} "
+          f"video/audio positions of the default layout ({manifest.layout.describe()})")
+    print(f"start: python -m fastav_export.serving.tritonserver --model-repository {args.out}")
+    return 0

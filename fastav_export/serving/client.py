@@ -1,0 +1,46 @@
+"""Client-side helpers for the served models (tritonclient's HTTP or gRPC module).
+
+    from tritonclient import grpc
+    inputs = request_inputs(grpc, input_ids, mm_embeds, max_new_tokens=8)
+
+builds the InferInputs of one request: input_ids INT64 [N], mm_embeds FP32/FP16 [M, D],
+and the optional inputs that are given (layout and pruning as JSON text in UTF-8 bytes).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+TRITON_DTYPES = {np.dtype(np.int64): "INT64", np.dtype(np.int32): "INT32", np.dtype(np.float32): "FP32",
+                 np.dtype(np.float16): "FP16", np.dtype(np.uint8): "UINT8", np.dtype(np.float64): "FP64"}
+
+
+def json_bytes(value) -> np.ndarray:
+    """A JSON input (layout, pruning): the text's UTF-8 bytes, UINT8 [n]. Strings are sent as they are."""
+    text = value if isinstance(value, str) else json.dumps(value)
+    return np.frombuffer(text.encode("utf-8"), np.uint8)
+
+
+def infer_input(module, name: str, array: np.ndarray):
+    array = np.ascontiguousarray(array)
+    tensor = module.InferInput(name, list(array.shape), TRITON_DTYPES[array.dtype])
+    tensor.set_data_from_numpy(array)
+    return tensor
+
+
+def request_inputs(module, input_ids: np.ndarray, mm_embeds: np.ndarray, layout=None, max_new_tokens=None,
+                   fine_ratio=None, pruning=None) -> list:
+    """module: tritonclient.http or tritonclient.grpc. layout: a list of segments or JSON text."""
+    inputs = [infer_input(module, "input_ids", np.asarray(input_ids)),
+              infer_input(module, "mm_embeds", np.asarray(mm_embeds))]
+    if layout is not None:
+        inputs.append(infer_input(module, "layout", json_bytes(layout)))
+    if max_new_tokens is not None:
+        inputs.append(infer_input(module, "max_new_tokens", np.array([max_new_tokens], np.int32)))
+    if fine_ratio is not None:
+        inputs.append(infer_input(module, "fine_ratio", np.array([fine_ratio], np.float32)))
+    if pruning is not None:
+        inputs.append(infer_input(module, "pruning", json_bytes(pruning)))
+    return inputs

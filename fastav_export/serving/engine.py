@@ -1,0 +1,108 @@
+"""An engine directory opened for serving: requests in, greedy tokens out, one at a time.
+
+`ServedEngine` validates the engine directory once (format and the sha256 of every
+file), then answers requests. The runtime backend (TensorRT on a GPU, ONNX Runtime on
+CPU: `open_engine_backend`) is built for one layout and pruning config, so backends are
+cached per (layout, config); the default request shape is opened at load time, so the
+first request pays nothing extra. One `ServedEngine` serves one request at a time:
+a backend holds that request's KV buffers (Triton runs one `execute` at a time per
+model instance; `--instances N` gives N processes).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from ..backends import check_request, open_engine_backend
+from ..engine_dir import EngineManifest, load_engine_dir
+from ..flops import flops_report
+from .request import ServingRequest, parse_request, placeholder_id_for
+
+log = logging.getLogger("fastav_export")
+CACHED_BACKENDS = 4  # distinct (layout, config) shapes kept open per model instance
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What the final response reports.
+
+    kept_tokens: [L] int64, tokens each decoder layer processed (N before K, then shrinking).
+    flops_ratio: [2] float32, pruned / dense FLOPs: the paper formula and exact MACs.
+    """
+
+    kept_tokens: np.ndarray
+    flops_ratio: np.ndarray
+
+
+class ServedEngine:
+    def __init__(self, manifest: EngineManifest, placeholder_id: int | None = None,
+                 default_max_new_tokens: int | None = None, backend: str | None = None,
+                 threads: int | None = None):
+        self.manifest = manifest
+        self.placeholder_id = placeholder_id_for(manifest.model) if placeholder_id is None else placeholder_id
+        self.default_max_new_tokens = min(16, manifest.max_new_tokens) if default_max_new_tokens is None \
+            else default_max_new_tokens
+        self.backend_name, self.threads = backend, threads
+        self._backends: OrderedDict = OrderedDict()
+        check_request(manifest, manifest.layout, manifest.pruning, self.default_max_new_tokens)
+        self.default_backend = self._backend(manifest.layout, manifest.pruning)
+
+    @classmethod
+    def open(cls, engine_dir, **kwargs) -> "ServedEngine":
+        """Validate `engine_dir` (one-line FastAVError if missing, modified or another format) and open it."""
+        return cls(load_engine_dir(engine_dir, verify=True), **kwargs)
+
+    def _backend(self, layout, config):
+        key = (layout, config)
+        if key in self._backends:
+            self._backends.move_to_end(key)
+            return self._backends[key]
+        backend = open_engine_backend(self.manifest, layout, config, self.backend_name, threads=self.threads)
+        self._backends[key] = backend
+        while len(self._backends) > CACHED_BACKENDS:
+            self._backends.popitem(last=False)
+        return backend
+
+    @property
+    def backend_kind(self) -> str:
+        return self.default_backend.name
+
+    def parse(self, inputs: dict) -> ServingRequest:
+        """inputs: input name -> numpy array (absent optional inputs left out)."""
+        return parse_request(inputs, self.manifest, self.placeholder_id, self.default_max_new_tokens)
+
+    def inputs_embeds(self, request: ServingRequest, backend=None) -> np.ndarray:
+        """[1, N, D] float32: text rows from the engine's embed graph, mm_embeds at the placeholders."""
+        backend = backend or self._backend(request.layout, request.config)
+        text = backend.embed(request.text_ids()[None])
+        if hasattr(text, "cpu"):  # a torch tensor, possibly on the GPU (TensorRT backend)
+            text = text.float().cpu().numpy()
+        return request.splice(np.asarray(text)[0])
+
+    def stream(self, request: ServingRequest) -> Iterator[int]:
+        """Greedy decoding, one token id at a time (the same steps as `generation.generate`)."""
+        import torch
+
+        backend = self._backend(request.layout, request.config)
+        embeds = torch.from_numpy(self.inputs_embeds(request, backend))
+        logits = backend.prefill(embeds, max_new_tokens=request.max_new_tokens).logits
+        for step in range(request.max_new_tokens):
+            next_ids = logits.argmax(dim=-1)
+            yield int(next_ids[0])
+            if step + 1 < request.max_new_tokens:
+                logits = backend.decode(next_ids)
+
+    def summary(self, request: ServingRequest) -> Summary:
+        backend = self._backend(request.layout, request.config)
+        report = flops_report(self.manifest.dims, backend.schedule)
+        return Summary(np.array(backend.schedule.tokens, np.int64),
+                       np.array([report.paper_ratio, report.exact_ratio], np.float32))
+
+    def generate(self, request: ServingRequest) -> tuple[list[int], Summary]:
+        """The one-shot form: every token, then the summary."""
+        return list(self.stream(request)), self.summary(request)

@@ -1,0 +1,202 @@
+"""One serving request: Triton's input tensors -> a validated decoder input.
+
+The placeholder convention: `input_ids` [N] is the whole prompt *after* the layout's
+expansion, one id per decoder position. Every video or audio position of the layout
+carries the model's placeholder id (VideoLLaMA2's `<video>` is -201), every text
+position a real token id in [0, vocab). So len(input_ids) = N of the layout, and
+`mm_embeds` [M, D] holds one encoder output row per placeholder, M = the number of
+video + audio positions, in the order they appear. Text positions are embedded with the
+engine's own table (the `embed` graph), then the rows of `mm_embeds` replace the
+placeholders in order.
+
+Everything here is plain numpy, so requests are validated and tested without Triton;
+every problem is one `FastAVError` line that names the input and says what to send.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, fields, replace
+
+import numpy as np
+
+from ..backends import check_request
+from ..engine_dir import EngineManifest
+from ..errors import FastAVError
+from ..layout import KIND_CODES, TokenLayout
+from ..models import get_model_spec
+from ..models.videollama2 import VIDEO_PLACEHOLDER_ID
+from ..pruning_config import PruningConfig
+
+# LLaVA's IMAGE_TOKEN_INDEX, which video-SALMONN 2 (LLaVA-OneVision base) and plain
+# checkpoints use; VideoLLaMA2 marks its `<video>` with -201.
+DEFAULT_PLACEHOLDER_ID = -200
+PLACEHOLDER_IDS = {"videollama2": VIDEO_PLACEHOLDER_ID, "video-salmonn2": DEFAULT_PLACEHOLDER_ID}
+
+# Input tensors of the served models (names and Triton types are in templates/config.pbtxt).
+INPUT_IDS, MM_EMBEDS, LAYOUT, MAX_NEW_TOKENS, FINE_RATIO, PRUNING = (
+    "input_ids", "mm_embeds", "layout", "max_new_tokens", "fine_ratio", "pruning")
+INPUT_NAMES = (INPUT_IDS, MM_EMBEDS, LAYOUT, MAX_NEW_TOKENS, FINE_RATIO, PRUNING)
+# Pruning settings a request may change: everything but K, where the graphs split the decoder.
+OVERRIDABLE = tuple(f.name for f in fields(PruningConfig) if f.name != "global_layer")
+MM_DTYPES = (np.float32, np.float16)
+# layout and pruning are JSON text sent as UINT8 [n] (its UTF-8 bytes), not as a BYTES
+# string: the python backend stub of Triton 2.51 is built against numpy 1.x and crashes
+# on BYTES inputs when the server's Python has numpy 2, while UINT8 works with both.
+JSON_INPUTS = (LAYOUT, PRUNING)
+
+
+def placeholder_id_for(model: str) -> int:
+    """The placeholder id of a registered model's family (DEFAULT_PLACEHOLDER_ID otherwise)."""
+    try:
+        family = get_model_spec(model).family
+    except FastAVError:  # an engine built from a checkpoint directory
+        return DEFAULT_PLACEHOLDER_ID
+    return PLACEHOLDER_IDS.get(family, DEFAULT_PLACEHOLDER_ID)
+
+
+@dataclass(frozen=True)
+class ServingRequest:
+    """A validated request.
+
+    input_ids:  [N] int64, placeholders at the layout's video/audio positions.
+    mm_embeds:  [M, D] float32, one row per placeholder, in order.
+    layout, config: the request's layout and resolved pruning config (cache key of the backend).
+    """
+
+    input_ids: np.ndarray
+    mm_embeds: np.ndarray
+    layout: TokenLayout
+    config: PruningConfig
+    max_new_tokens: int
+
+    @property
+    def multimodal(self) -> np.ndarray:
+        """[N] bool: the positions that take a row of mm_embeds."""
+        return self.layout.kind_codes() != KIND_CODES["text"]
+
+    def text_ids(self) -> np.ndarray:
+        """[N] int64 with the placeholders replaced by 0, ready for the embed graph."""
+        return np.where(self.multimodal, 0, self.input_ids)
+
+    def splice(self, text_embeds: np.ndarray) -> np.ndarray:
+        """text_embeds [N, D] (the embed graph on text_ids()) -> inputs_embeds [1, N, D] float32."""
+        embeds = np.array(text_embeds, dtype=np.float32)
+        embeds[self.multimodal] = self.mm_embeds
+        return embeds[None]
+
+
+def _scalar(inputs: dict, name: str, kind):
+    value = inputs.get(name)
+    if value is None:
+        return None
+    array = np.asarray(value)
+    if array.size != 1:
+        raise FastAVError(f"input {name} has shape {list(array.shape)}: send one value, shape [1]")
+    if kind is int and not np.issubdtype(array.dtype, np.integer):
+        raise FastAVError(f"input {name} is {array.dtype}: send an integer (INT32 or INT64)")
+    if kind is float and not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+        raise FastAVError(f"input {name} is {array.dtype}: send a number (FP32)")
+    return kind(array.reshape(-1)[0])
+
+
+def _text(inputs: dict, name: str) -> str | None:
+    """A JSON input, sent as UTF-8 bytes in a UINT8 [n] tensor (see JSON_INPUTS)."""
+    value = inputs.get(name)
+    if value is None:
+        return None
+    array = np.asarray(value)
+    if array.dtype != np.uint8 or array.ndim != 1:
+        raise FastAVError(f"input {name} is {array.dtype} {list(array.shape)}: send the JSON text's UTF-8 bytes "
+                          "as UINT8 [n], e.g. np.frombuffer(text.encode(), np.uint8)")
+    try:
+        return array.tobytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise FastAVError(f"input {name} is not UTF-8 text: send the JSON text's UTF-8 bytes") from None
+
+
+def _json(text: str, name: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FastAVError(f"input {name} is not valid JSON ({exc.msg} at character {exc.pos})") from None
+
+
+def request_config(base: PruningConfig, num_layers: int, fine_ratio: float | None,
+                   pruning_json: str | None) -> PruningConfig:
+    """The engine's pruning defaults with the request's overrides, validated and resolved."""
+    overrides = {}
+    if pruning_json is not None:
+        data = _json(pruning_json, PRUNING)
+        if not isinstance(data, dict):
+            raise FastAVError(f'input {PRUNING} must be a JSON object like {{"fine_ratio": 0.3}}')
+        if "global_layer" in data:
+            raise FastAVError("input pruning sets global_layer, which the engine's graphs fix: drop it "
+                              "(or build another engine with --global-layer)")
+        unknown = sorted(set(data) - set(OVERRIDABLE))
+        if unknown:
+            raise FastAVError(f"input pruning has unknown settings {unknown}: allowed are {', '.join(OVERRIDABLE)}")
+        overrides.update(data)
+    if fine_ratio is not None:
+        if math.isnan(fine_ratio):
+            raise FastAVError("input fine_ratio is NaN: send a ratio in [0, 1)")
+        overrides["fine_ratio"] = fine_ratio
+    try:
+        return replace(base, **overrides).resolve(num_layers)
+    except TypeError as exc:
+        raise FastAVError(f"input pruning has a value of the wrong type ({exc})") from None
+
+
+def parse_request(inputs: dict, manifest: EngineManifest, placeholder_id: int,
+                  default_max_new_tokens: int) -> ServingRequest:
+    """Validate one request's tensors (name -> numpy array; absent optional inputs left out)."""
+    dims = manifest.dims
+    if INPUT_IDS not in inputs or MM_EMBEDS not in inputs:
+        missing = [name for name in (INPUT_IDS, MM_EMBEDS) if name not in inputs]
+        raise FastAVError(f"missing input {', '.join(missing)}: send input_ids [N] INT64 and mm_embeds [M, D]")
+    ids = np.asarray(inputs[INPUT_IDS])
+    if ids.dtype != np.int64:
+        raise FastAVError(f"input input_ids is {ids.dtype}: send INT64")
+    if ids.ndim != 1 or ids.size == 0:
+        raise FastAVError(f"input input_ids has shape {list(ids.shape)}: send the prompt as [N], N > 0")
+    layout_text = _text(inputs, LAYOUT)
+    layout = manifest.layout if layout_text is None else TokenLayout.from_json(_json(layout_text, LAYOUT))
+    if layout.n_tokens != ids.size:
+        source = "the engine's default layout" if layout_text is None else "the layout input"
+        raise FastAVError(f"{source} covers {layout.n_tokens} tokens but input_ids has {ids.size}: send a layout "
+                          "whose segment lengths add up to len(input_ids)")
+    max_new_tokens = _scalar(inputs, MAX_NEW_TOKENS, int)
+    max_new_tokens = default_max_new_tokens if max_new_tokens is None else max_new_tokens
+    if max_new_tokens < 1:
+        raise FastAVError(f"input max_new_tokens is {max_new_tokens}: generate at least 1 token")
+    config = request_config(manifest.pruning, dims.num_layers, _scalar(inputs, FINE_RATIO, float),
+                            _text(inputs, PRUNING))
+    check_request(manifest, layout, config, max_new_tokens)
+    if layout.n_tokens + max_new_tokens > dims.max_position_embeddings:
+        raise FastAVError(f"{layout.n_tokens} tokens + {max_new_tokens} new exceed the model's "
+                          f"{dims.max_position_embeddings} positions: shorten the prompt or max_new_tokens")
+
+    multimodal = layout.kind_codes() != KIND_CODES["text"]
+    wrong = np.flatnonzero((ids == placeholder_id) != multimodal)
+    if wrong.size:
+        at = int(wrong[0])
+        expected = f"the placeholder {placeholder_id}" if multimodal[at] else "a text token id"
+        raise FastAVError(f"input_ids[{at}] is {int(ids[at])} but the layout has a "
+                          f"{'multimodal' if multimodal[at] else 'text'} position there, which takes {expected} "
+                          f"({wrong.size} positions disagree): put {placeholder_id} at every video/audio position")
+    text = ids[~multimodal]
+    if text.size and (text.min() < 0 or text.max() >= dims.vocab_size):
+        bad = int(text[(text < 0) | (text >= dims.vocab_size)][0])
+        raise FastAVError(f"input_ids holds the text token id {bad}, outside the vocabulary [0, {dims.vocab_size})")
+
+    embeds = np.asarray(inputs[MM_EMBEDS])
+    if embeds.dtype not in MM_DTYPES:
+        raise FastAVError(f"input mm_embeds is {embeds.dtype}: send FP32 or FP16")
+    m = int(multimodal.sum())
+    if embeds.shape != (m, dims.hidden_size):
+        raise FastAVError(f"input mm_embeds has shape {list(embeds.shape)} but the layout has {m} video/audio "
+                          f"positions and the model's hidden size is {dims.hidden_size}: send [{m}, {dims.hidden_size}]")
+    if not np.isfinite(embeds).all():
+        raise FastAVError("input mm_embeds holds NaN or infinite values: check the encoder outputs")
+    return ServingRequest(ids, embeds.astype(np.float32), layout, config, max_new_tokens)

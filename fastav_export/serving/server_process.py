@@ -1,0 +1,96 @@
+"""A tritonserver process on loopback with free ports: started, waited for and stopped by tests and benchmarks."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from .tritonserver import find_tritonserver, prepare_backend_dir, server_command, server_env
+
+READY_TIMEOUT_S = 180
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class TritonServer:
+    """Serves `repositories`; waits until every model in `ready_models` is ready.
+
+    The server log goes to `workdir/tritonserver.log`; `stop()` terminates the server
+    (kills it after 20 s). Models that fail to load leave the server running
+    (--exit-on-error=false), so their reason can be read from the log.
+    """
+
+    def __init__(self, repositories: list[Path], ready_models: list[str], workdir: Path):
+        install = find_tritonserver()
+        self.http_port, self.grpc_port = free_port(), free_port()
+        self.log_path = workdir / "tritonserver.log"
+        args = [*(f"--model-repository={r}" for r in repositories),
+                "--http-address=127.0.0.1", f"--http-port={self.http_port}",
+                "--grpc-address=127.0.0.1", f"--grpc-port={self.grpc_port}",
+                "--allow-metrics=false", "--exit-on-error=false", "--strict-readiness=false",
+                "--exit-timeout-secs=5"]
+        command = server_command(args, prepare_backend_dir(workdir / "backends", install), install)
+        self._log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(command, env=server_env(install), stdout=self._log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            self._wait_ready(ready_models)
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def http_url(self) -> str:
+        return f"127.0.0.1:{self.http_port}"
+
+    @property
+    def grpc_url(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def model_ready(self, name: str) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://{self.http_url}/v2/models/{name}/ready", timeout=2) as reply:
+                return reply.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def _wait_ready(self, models: list[str]) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"tritonserver exited with {self.process.returncode}:\n{self.log()[-4000:]}")
+            if all(self.model_ready(m) for m in models):
+                return
+            time.sleep(0.5)
+        raise TimeoutError(f"models {models} not ready after {READY_TIMEOUT_S} s:\n{self.log()[-4000:]}")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def __enter__(self) -> "TritonServer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()

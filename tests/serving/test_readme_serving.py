@@ -1,0 +1,77 @@
+"""The README's Triton section as written: render, launch, and its client example."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fastav_export.cli import main as cli_main
+
+README = (Path(__file__).parent.parent.parent / "README.md").read_text()
+SECTION = re.search(r"## Serving with Triton Inference Server\n(.*?)\n## ", README, re.S).group(1)
+
+pytest.importorskip("tritonclient.grpc", reason="the serving tests need tritonclient[http,grpc] (the test extra)")
+try:
+    from fastav_export.serving.tritonserver import find_tritonserver
+
+    find_tritonserver()
+except Exception as exc:  # noqa: BLE001  the reason is shown by the skip
+    pytest.skip(f"no tritonserver: {exc}", allow_module_level=True)
+
+from fastav_export.serving.server_process import free_port  # noqa: E402
+
+
+def test_readme_render_launch_and_client(tiny_engine, tmp_path, monkeypatch):
+    render, launch = re.search(r"```bash\n(.*?)```", SECTION, re.S).group(1).strip().splitlines()
+    client = re.search(r"```python\n(.*?)```", SECTION, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    engine = tiny_engine("videollama2-tiny").path
+    (tmp_path / "engines").mkdir()
+    (tmp_path / "engines" / "videollama2-tiny-fp32").symlink_to(engine)
+    assert cli_main(shlex.split(render)[1:]) == 0
+
+    http, grpc = free_port(), free_port()
+    argv = shlex.split(launch.replace("8000", str(http)).replace("8001", str(grpc)))
+    assert argv[:3] == ["python", "-m", "fastav_export.serving.tritonserver"]
+    log = open(tmp_path / "server.log", "wb")
+    server = subprocess.Popen([sys.executable, *argv[1:], "--http-address=127.0.0.1", "--grpc-address=127.0.0.1",
+                               "--allow-metrics=false", "--exit-timeout-secs=5"],
+                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        import urllib.request
+
+        deadline = time.monotonic() + 180
+        while True:
+            assert server.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "server not ready"
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{http}/v2/health/ready", timeout=2) as reply:
+                    if reply.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.5)
+        code = client.replace("localhost:8000", f"127.0.0.1:{http}").replace("localhost:8001", f"127.0.0.1:{grpc}")
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+    lines = printed.getvalue().splitlines()
+    http_tokens = re.search(r"HTTP tokens: \[([^\]]*)\]", lines[0]).group(1).split()
+    streamed = [line.split()[1] for line in lines if line.startswith("token:")]
+    assert streamed == http_tokens and len(streamed) == 8
+    assert lines[-1].startswith("summary:")

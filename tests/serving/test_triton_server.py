@@ -1,0 +1,182 @@
+"""The rendered repository on a real tritonserver (CPU, ONNX Runtime, loopback).
+
+One server per module serves: both tiny default engines (streaming + one-shot models,
+2 instances each), a model over a tampered copy of an engine and one over an engine
+directory that no longer exists (both must fail to load with their reason in the log).
+"""
+
+from __future__ import annotations
+
+import queue
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from fastav_export.engine_dir import MANIFEST
+from fastav_export.serving.client import request_inputs
+from fastav_export.serving.engine import ServedEngine
+from fastav_export.serving.repository import RepositorySettings, render_repository
+from fastav_export.serving.request import placeholder_id_for
+
+from .inputs import make_request, run_command_tokens
+
+pytest.importorskip("tritonclient.grpc", reason="the serving tests need tritonclient[http,grpc] (the test extra)")
+pytest.importorskip("tritonclient.http", reason="the serving tests need tritonclient[http,grpc] (the test extra)")
+try:
+    from fastav_export.serving.tritonserver import find_tritonserver
+
+    find_tritonserver()
+except Exception as exc:  # noqa: BLE001  the reason is shown by the skip
+    pytest.skip(f"no tritonserver: {exc}", allow_module_level=True)
+
+import tritonclient.grpc as grpcclient  # noqa: E402
+import tritonclient.http as httpclient  # noqa: E402
+from tritonclient.utils import InferenceServerException  # noqa: E402
+
+from fastav_export.serving.server_process import TritonServer  # noqa: E402
+
+MODELS = {"videollama2-tiny": "vl2", "video-salmonn2-tiny": "vs2"}
+NEW_TOKENS = 6
+
+
+@pytest.fixture(scope="module")
+def served(tiny_engine, tmp_path_factory):
+    """(server, {model name: manifest}); the server is stopped when the module ends."""
+    work = tmp_path_factory.mktemp("triton")
+    repositories, manifests = [], {}
+    for model, name in MODELS.items():
+        manifest = tiny_engine(model)
+        repo = work / f"repo-{name}"
+        render_repository(manifest, repo, RepositorySettings(name, instances=2, max_new_tokens=NEW_TOKENS,
+                                                             placeholder_id=placeholder_id_for(model)))
+        repositories.append(repo)
+        manifests[name] = manifest
+    # Two broken engines: a modified graph file, and a directory removed after rendering.
+    tampered = work / "tampered-engine"
+    shutil.copytree(manifests["vl2"].path, tampered)
+    graph = next(p for p in sorted((tampered / "ort").iterdir()) if p.suffix == ".onnx")
+    graph.write_bytes(graph.read_bytes() + b"\0")
+    missing = work / "missing-engine"
+    shutil.copytree(manifests["vl2"].path, missing)
+    from fastav_export.engine_dir import load_engine_dir
+
+    for name, path in (("tampered", tampered), ("missing", missing)):
+        render_repository(load_engine_dir(path, verify=False), work / f"repo-{name}", RepositorySettings(name))
+        repositories.append(work / f"repo-{name}")
+    shutil.rmtree(missing)
+    ready = [m for name in MODELS.values() for m in (name, f"{name}_oneshot")]
+    server = TritonServer(repositories, ready, work)
+    try:
+        yield server, manifests
+    finally:
+        server.stop()
+
+
+def _oneshot(server, name, ids, mm, **options):
+    client = httpclient.InferenceServerClient(server.http_url)
+    try:
+        result = client.infer(f"{name}_oneshot", request_inputs(httpclient, ids, mm, **options))
+        return result.as_numpy("token_ids").tolist(), result
+    finally:
+        client.close()
+
+
+def _stream(server, name, ids, mm, **options):
+    """(token ids from the per-token responses, the final response's outputs)."""
+    responses = queue.Queue()
+    client = grpcclient.InferenceServerClient(server.grpc_url)
+    client.start_stream(callback=lambda result, error: responses.put((result, error)))
+    try:
+        client.async_stream_infer(name, request_inputs(grpcclient, ids, mm, **options))
+        tokens = []
+        while True:
+            result, error = responses.get(timeout=60)
+            if error is not None:
+                raise error
+            outputs = {o.name for o in result.get_response().outputs}
+            if "kept_tokens" in outputs:  # the final response: the summary
+                return tokens, {name: result.as_numpy(name) for name in outputs}
+            tokens.append(int(result.as_numpy("token_ids")[0]))
+    finally:
+        client.stop_stream()
+        client.close()
+
+
+@pytest.mark.parametrize("name", sorted(MODELS.values()))
+def test_grpc_stream_and_http_oneshot_equal_the_run_command(served, name, tmp_path):
+    server, manifests = served
+    manifest = manifests[name]
+    ids, mm = make_request(manifest, placeholder_id_for(manifest.model), seed=7)
+    table = ServedEngine(manifest).default_backend.embedding_table().numpy()
+    expected = run_command_tokens(manifest, table, ids, mm, NEW_TOKENS, tmp_path)
+    streamed, summary = _stream(server, name, ids, mm)
+    oneshot, result = _oneshot(server, name, ids, mm)
+    assert streamed == expected and oneshot == expected
+    assert summary["kept_tokens"].tolist() == result.as_numpy("kept_tokens").tolist()
+    assert summary["kept_tokens"][0] == manifest.layout.n_tokens and summary["kept_tokens"][-1] < manifest.layout.n_tokens
+    assert 0 < summary["flops_ratio"][0] < 1
+    # A per-request override changes the schedule exactly as `run --fine-ratio` does.
+    expected = run_command_tokens(manifest, table, ids, mm, 3, tmp_path, ("--fine-ratio", "0.5"))
+    assert _stream(server, name, ids, mm, max_new_tokens=3, fine_ratio=0.5)[0] == expected
+
+
+def test_16_concurrent_clients_get_their_sequential_outputs(served):
+    server, manifests = served
+    jobs = []
+    for client in range(16):
+        name = sorted(MODELS.values())[client % 2]
+        manifest = manifests[name]
+        for i in range(4):
+            ids, mm = make_request(manifest, placeholder_id_for(manifest.model), seed=100 + 4 * client + i)
+            jobs.append((client, name, ids, mm, "stream" if (client + i) % 2 else "oneshot"))
+
+    def call(job):
+        _, name, ids, mm, kind = job
+        return _stream(server, name, ids, mm)[0] if kind == "stream" else _oneshot(server, name, ids, mm)[0]
+
+    sequential = [call(job) for job in jobs]
+
+    def client_run(client):
+        return [call(job) for job in jobs if job[0] == client]
+
+    with ThreadPoolExecutor(16) as pool:
+        concurrent = [out for outs in pool.map(client_run, range(16)) for out in outs]
+    ordered = [out for client in range(16) for out, job in zip(sequential, jobs, strict=True) if job[0] == client]
+    assert concurrent == ordered
+    assert len({tuple(t) for t in sequential}) > 1  # different inputs, different outputs
+
+
+def test_malformed_requests_get_errors_and_the_server_keeps_serving(served):
+    server, manifests = served
+    manifest = manifests["vl2"]
+    ids, mm = make_request(manifest, -201, seed=1)
+    good = _oneshot(server, "vl2", ids, mm)[0]
+    bad = {
+        "wrong dtype": (ids, mm.astype(np.float64), {}, "FP64"),
+        "wrong shape": (ids, mm[:, :10], {}, "mm_embeds"),
+        "layout mismatch": (ids[:-1], mm, {}, "input_ids has 71"),
+        "layout JSON mismatch": (ids, mm, {"layout": [{"kind": "text", "length": 5}]}, "covers 5 tokens"),
+        "too many new tokens": (ids, mm, {"max_new_tokens": 1000}, "exceed the engine's limit"),
+        "too many tokens": (np.zeros(300, np.int64), mm, {"layout": [{"kind": "text", "length": 300}]},
+                            "at most 128"),
+        "placeholder": (np.where(ids == -201, 3, ids), mm, {}, "placeholder -201"),
+    }
+    for what, (bad_ids, bad_mm, options, message) in bad.items():
+        for call in (_oneshot, _stream):
+            with pytest.raises(InferenceServerException, match=message):
+                call(server, "vl2", bad_ids, bad_mm, **options)
+            assert server.alive(), what
+            assert call(server, "vl2", ids, mm)[0] == good, what
+
+
+def test_bad_engine_directories_fail_to_load_with_their_reason(served):
+    server, _ = served
+    assert not server.model_ready("tampered") and not server.model_ready("missing")
+    log = server.log()
+    assert f"does not match the sha256 recorded in {MANIFEST}" in log
+    assert "missing-engine is not a directory" in log
+    lines = [line for line in log.splitlines() if "cannot load the engine directory" in line]
+    assert any("tampered:" in line and "rebuild it with `fastav-export build`" in line for line in lines)
+    assert server.model_ready("vl2")
