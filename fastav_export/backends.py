@@ -50,19 +50,37 @@ def default_backend(manifest: EngineManifest) -> str:
     return "ort"
 
 
-def open_engine_backend(manifest: EngineManifest, layout: TokenLayout, config: PruningConfig,
-                        backend: str | None = None, threads: int | None = None):
-    """The backend object for `manifest` (validated by `load_engine_dir`) and one request shape."""
+def open_graphs(manifest: EngineManifest, backend: str | None = None, threads: int | None = None):
+    """The object that runs `manifest`'s graphs (sessions or engines): the expensive part to open.
+
+    One runner serves any number of pipelines (layouts, pruning configs) one request at a time.
+    """
     backend = backend or default_backend(manifest)
     if backend == "ort":
-        from .ort_backend.pipeline import OrtPipeline
+        from .ort_backend.pipeline import OrtGraphs
 
-        return OrtPipeline(manifest, layout, config, threads=threads)
+        return OrtGraphs(manifest, threads)
     if backend == "trt":
         if "trt" not in manifest.backends:
             raise FastAVError(f"{manifest.path} has no TensorRT engines: build them with "
                               "`fastav-export build --backend trt` on a machine with TensorRT")
+        from .trt_backend.pipeline import TrtGraphs
+
+        return TrtGraphs(manifest)
+    raise FastAVError(f"unknown engine backend {backend!r}: use one of {', '.join(ENGINE_BACKENDS)}")
+
+
+def open_engine_backend(manifest: EngineManifest, layout: TokenLayout, config: PruningConfig,
+                        backend: str | None = None, threads: int | None = None, graphs=None):
+    """The backend object for `manifest` (validated by `load_engine_dir`) and one request shape.
+
+    graphs: a runner from `open_graphs` to reuse (default: open a new one).
+    """
+    graphs = graphs or open_graphs(manifest, backend, threads)
+    if graphs.name == "trt":
         from .trt_backend.pipeline import TrtPipeline
 
-        return TrtPipeline(manifest, layout, config)
-    raise FastAVError(f"unknown engine backend {backend!r}: use one of {', '.join(ENGINE_BACKENDS)}")
+        return TrtPipeline(manifest, layout, config, graphs=graphs)
+    from .ort_backend.pipeline import OrtPipeline
+
+    return OrtPipeline(manifest, layout, config, graphs=graphs)

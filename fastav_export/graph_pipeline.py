@@ -40,6 +40,7 @@ TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bflo
 class GraphRunner(Protocol):
     """Runs one engine graph by name; outputs are preallocated and written in place."""
 
+    name: str  # the engine backend: "ort" or "trt"
     device: torch.device
     dtype: torch.dtype  # the engine's activation type (hidden states, KV entries)
 

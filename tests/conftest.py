@@ -59,7 +59,8 @@ def tiny_engine(tmp_path_factory):
              backend: str = "ort"):
         key = (name, precision, rollout, export_only, backend)
         if key not in built:
-            out = tmp_path_factory.mktemp("engines") / f"{name}-{precision}-{backend}"
+            # named like `fastav-export build` names it (the served model's default name)
+            out = tmp_path_factory.mktemp(f"engines-{backend}") / f"{name}-{precision}"
             built[key] = build_tiny_engine(out, name, precision, rollout, export_only, backend=backend)
         return built[key]
 

@@ -22,6 +22,7 @@ ORT_PRECISIONS = ("fp32", "fp16")  # ONNX Runtime's CPU provider has no bf16 ker
 class OrtGraphs:
     """One ONNX Runtime session per graph of the engine directory."""
 
+    name = "ort"
     device = torch.device("cpu")
 
     def __init__(self, manifest: EngineManifest, threads: int | None = None):
@@ -48,5 +49,5 @@ class OrtPipeline(GraphPipeline):
     name = "ort"
 
     def __init__(self, manifest: EngineManifest, layout: TokenLayout, config: PruningConfig,
-                 threads: int | None = None):
-        super().__init__(manifest, layout, config, OrtGraphs(manifest, threads))
+                 threads: int | None = None, graphs: OrtGraphs | None = None):
+        super().__init__(manifest, layout, config, graphs or OrtGraphs(manifest, threads))

@@ -2,9 +2,8 @@
 
 `ServedEngine` validates the engine directory once (format and the sha256 of every
 file), then answers requests. The runtime backend (TensorRT on a GPU, ONNX Runtime on
-CPU: `open_engine_backend`) is built for one layout and pruning config, so backends are
-cached per (layout, config); the default request shape is opened at load time, so the
-first request pays nothing extra. One `ServedEngine` serves one request at a time:
+CPU: `open_graphs`) is opened once; the pipeline over it is built for one layout and
+pruning config, which is cheap, and cached per (layout, config). One `ServedEngine` serves one request at a time:
 a backend holds that request's KV buffers (Triton runs one `execute` at a time per
 model instance; `--instances N` gives N processes).
 """
@@ -18,13 +17,13 @@ from typing import Iterator
 
 import numpy as np
 
-from ..backends import check_request, open_engine_backend
+from ..backends import check_request, open_engine_backend, open_graphs
 from ..engine_dir import EngineManifest, load_engine_dir
 from ..flops import flops_report
 from .request import ServingRequest, parse_request, placeholder_id_for
 
 log = logging.getLogger("fastav_export")
-CACHED_BACKENDS = 4  # distinct (layout, config) shapes kept open per model instance
+CACHED_BACKENDS = 4  # distinct (layout, config) pipelines kept per model instance (their KV buffers)
 
 
 @dataclass(frozen=True)
@@ -50,6 +49,7 @@ class ServedEngine:
         self.backend_name, self.threads = backend, threads
         self._backends: OrderedDict = OrderedDict()
         check_request(manifest, manifest.layout, manifest.pruning, self.default_max_new_tokens)
+        self._graphs = open_graphs(manifest, backend, threads)  # sessions or engines, shared by every request
         self.default_backend = self._backend(manifest.layout, manifest.pruning)
 
     @classmethod
@@ -62,7 +62,7 @@ class ServedEngine:
         if key in self._backends:
             self._backends.move_to_end(key)
             return self._backends[key]
-        backend = open_engine_backend(self.manifest, layout, config, self.backend_name, threads=self.threads)
+        backend = open_engine_backend(self.manifest, layout, config, graphs=self._graphs)
         self._backends[key] = backend
         while len(self._backends) > CACHED_BACKENDS:
             self._backends.popitem(last=False)

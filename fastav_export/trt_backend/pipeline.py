@@ -31,6 +31,8 @@ from .tensorrt_env import check_engine_compatible, import_polygraphy_trt
 class TrtGraphs:
     """One deserialised engine and execution context per graph of the engine directory."""
 
+    name = "trt"
+
     def __init__(self, manifest: EngineManifest):
         section = manifest.backends["trt"]
         check_engine_compatible(section, manifest.path)
@@ -110,8 +112,8 @@ class TrtPipeline(GraphPipeline):
     name = "trt"
 
     def __init__(self, manifest: EngineManifest, layout: TokenLayout, config: PruningConfig,
-                 cuda_graphs: bool = True):
-        super().__init__(manifest, layout, config, TrtGraphs(manifest))
+                 cuda_graphs: bool = True, graphs: TrtGraphs | None = None):
+        super().__init__(manifest, layout, config, graphs or TrtGraphs(manifest))
         self.cuda_graphs = cuda_graphs
         self._decode_step: StaticDecodeStep | None = None
 
