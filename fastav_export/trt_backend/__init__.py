@@ -1,0 +1,1 @@
+"""TensorRT backend: the plugin library, engine builds and the TensorRT runtime."""
