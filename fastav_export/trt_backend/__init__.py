@@ -1,1 +1,1 @@
-"""TensorRT backend: the plugin library, engine builds and the TensorRT runtime."""
+"""The TensorRT backend: the TopKGather plugin library, engine builds and the runtime."""
