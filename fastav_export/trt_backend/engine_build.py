@@ -1,6 +1,6 @@
 """Build every exported graph into a TensorRT engine with Polygraphy's loaders.
 
-    ONNX graph --NetworkFromOnnxPath(strongly typed, TopKGather plugin loaded)-->
+    ONNX graph --NetworkFromOnnxPath(strongly typed; the TopKGather plugin registered)-->
     network --CreateConfig(2 profiles, shared timing cache)--> EngineBytesFromNetwork
     --> SaveBytes("<graph>.engine" beside "<graph>.onnx")
 
@@ -40,11 +40,11 @@ def build_trt_engines(directory: Path, onnx_paths: dict[str, Path], dims: Decode
     """
     from polygraphy.backend.common import SaveBytes
 
-    from .plugin_library import ensure_plugin_library
+    from .plugin_library import load_plugin_library
 
     trt = import_tensorrt()
     ptrt = import_polygraphy_trt()
-    plugin_library = ensure_plugin_library()
+    load_plugin_library()  # built on first use; registers fastav::TopKGather as it loads
     timing_cache = Path(timing_cache) if timing_cache else default_timing_cache()
     timing_cache.parent.mkdir(parents=True, exist_ok=True)
     profiles = graph_profiles(dims, schedule, limits, rollout)
@@ -58,8 +58,7 @@ def build_trt_engines(directory: Path, onnx_paths: dict[str, Path], dims: Decode
                 if shape.max:  # scalars have no dimension to choose
                     profile.add(tensor, min=shape.min, opt=shape.opt, max=shape.max)
             trt_profiles.append(profile)
-        network = ptrt.NetworkFromOnnxPath(ptrt.LoadPlugins(plugins=[str(plugin_library)], obj=str(onnx_path)),
-                                           strongly_typed=True)
+        network = ptrt.NetworkFromOnnxPath(str(onnx_path), strongly_typed=True)
         config = ptrt.CreateConfig(profiles=trt_profiles, load_timing_cache=str(timing_cache))
         target = onnx_path.with_suffix(ENGINE_SUFFIX)
         SaveBytes(ptrt.EngineBytesFromNetwork(network, config=config, save_timing_cache=str(timing_cache)),

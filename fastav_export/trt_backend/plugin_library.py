@@ -10,11 +10,10 @@ capturing their output in `plugins/build/fastav-build.log`; any failure (no cmak
 nvcc, no TensorRT headers or library, a compile error) is one `FastAVError` line that
 names the cause and the log.
 
-`load_plugin_library()` loads the file with `ctypes.CDLL(..., RTLD_GLOBAL)` and, when the
-`tensorrt` package is importable, registers its creators through
-`trt.get_plugin_registry().load_library()` (the library exports TensorRT's documented
-`getCreators`/`setLoggerFinder` entry points and no static registration, so registering
-twice would fail: callers use this function instead of calling `load_library` themselves).
+`load_plugin_library()` loads the file with `ctypes.CDLL(..., RTLD_GLOBAL)`; the library
+registers its plugin creators with TensorRT's registry as it loads (as it does under
+Polygraphy's `--plugins` and `trtexec --staticPlugins`), so importing `tensorrt` first is
+all it needs.
 """
 
 from __future__ import annotations
@@ -77,20 +76,9 @@ def load_plugin_library() -> Path:
     if not hasattr(library, "getCreators"):
         raise FastAVError(f"{path} is not a TensorRT plugin library (no getCreators entry point): "
                           f"point {ENV_VAR} at libfastav_plugins.so")
-    _register_with_tensorrt(path)
     _loaded[path] = library
     log.info("loaded TensorRT plugins from %s", path)
     return path
-
-
-def _register_with_tensorrt(path: Path) -> None:
-    try:
-        import tensorrt as trt
-    except ImportError:
-        return  # nothing to register with; whoever imports tensorrt later calls load_plugin_library() first
-    if not trt.get_plugin_registry().load_library(str(path)):
-        raise FastAVError(f"TensorRT could not register the plugins of {path}: rebuild it against the installed "
-                          f"TensorRT {trt.__version__} (delete it and run again)")
 
 
 def _build(path: Path) -> None:

@@ -1,14 +1,15 @@
-// Entry points of libfastav_plugins.so, as TensorRT documents them for IPluginV3 libraries:
-// IPluginRegistry::loadLibrary (Python: trt.get_plugin_registry().load_library) and
-// `trtexec --dynamicPlugins` look up `getCreators` and `setLoggerFinder`, register every
-// creator returned under its own namespace ("fastav"), and can record the library in a
-// version-compatible engine (IBuilderConfig::setPluginsToSerialize).
+// Registration of libfastav_plugins.so's creators with TensorRT.
 //
-// There is deliberately no static registration (REGISTER_TENSORRT_PLUGIN) on top: a
-// library that registers itself at dlopen and again through getCreators makes
-// loadLibrary fail with "plugin creator already exists". So a bare
-// ctypes.CDLL(...) does not register anything; fastav_export.trt_backend.plugin_library
-// loads the file and then registers it through the registry.
+// The creators register themselves when the library is loaded (a static object below),
+// so every way of loading it works: ctypes.CDLL (fastav_export.trt_backend.plugin_library),
+// Polygraphy's `--plugins` and LoadPlugins loader (ctypes.CDLL), `trtexec --staticPlugins`
+// (dlopen) and IPluginRegistry::loadLibrary / `trtexec --dynamicPlugins`.
+//
+// loadLibrary also calls the documented entry points `setLoggerFinder` and `getCreators`
+// and registers whatever getCreators returns. The library is already registered by then
+// (loadLibrary dlopens it first), and registering a creator twice fails ("plugin creator
+// already exists"), so getCreators returns none: it exists so that loadLibrary accepts
+// the library and hands over TensorRT's logger.
 
 #include "plugin_logging.h"
 #include "topk_gather_plugin.h"
@@ -42,11 +43,29 @@ FASTAV_EXPORT void setLoggerFinder(nvinfer1::ILoggerFinder* finder)
     fastav::gLoggerFinder.store(finder);
 }
 
+namespace
+{
+//! Registers every creator of the library when it is loaded (before dlopen returns).
+struct RegisterAtLoad
+{
+    RegisterAtLoad()
+    {
+        // Function-local static: alive until the library is unloaded.
+        static fastav::TopKGatherPluginCreator topKGatherCreator;
+        nvinfer1::IPluginRegistry* registry = getPluginRegistry();
+        if (registry == nullptr
+            || !registry->registerCreator(topKGatherCreator, topKGatherCreator.getPluginNamespace()))
+        {
+            fastav::logMessage(nvinfer1::ILogger::Severity::kERROR,
+                "libfastav_plugins.so: could not register fastav::TopKGather with TensorRT's plugin registry");
+        }
+    }
+};
+RegisterAtLoad const gRegisterAtLoad;
+} // namespace
+
 FASTAV_EXPORT nvinfer1::IPluginCreatorInterface* const* getCreators(int32_t& nbCreators)
 {
-    // Function-local statics: built on first use, alive until the library is unloaded.
-    static fastav::TopKGatherPluginCreator topKGatherCreator;
-    static nvinfer1::IPluginCreatorInterface* const creators[] = {&topKGatherCreator};
-    nbCreators = static_cast<int32_t>(sizeof(creators) / sizeof(creators[0]));
-    return creators;
+    nbCreators = 0; // already registered at load time (see the top of this file)
+    return nullptr;
 }

@@ -4,7 +4,7 @@
 // transcribes, by hand, the small part of the TensorRT 10.x plugin API that
 // plugins/topk_gather/topk_gather_plugin.{h,cpp} and plugins/common/plugin_library.cpp
 // use (class names, pure virtual signatures of IPluginV3OneCore/Build/Runtime and
-// IPluginCreatorV3One, Dims/DimsExprs/PluginTensorDesc layouts), written from NVIDIA's
+// IPluginCreatorV3One, IPluginRegistry::registerCreator and getPluginRegistry, Dims/DimsExprs/PluginTensorDesc layouts), written from NVIDIA's
 // documentation and its sampleNonZeroPlugin. tests/plugins/test_plugin_sources.py runs
 // `g++ -fsyntax-only` on the plugin sources against it.
 //
@@ -213,4 +213,15 @@ public:
     virtual char const* getPluginNamespace() const noexcept = 0;
 };
 
+class IPluginRegistry
+{
+public:
+    virtual bool registerCreator(IPluginCreatorInterface& creator, char const* const pluginNamespace) noexcept = 0;
+
+protected:
+    virtual ~IPluginRegistry() noexcept = default;
+};
+
 } // namespace nvinfer1
+
+extern "C" nvinfer1::IPluginRegistry* getPluginRegistry() noexcept;
