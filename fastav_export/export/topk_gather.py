@@ -52,9 +52,15 @@ def topk_gather_reference(scores, hidden, positions, candidates, protected, k: i
 def _function() -> onnx.FunctionProto:
     nodes = [
         helper.make_node("Shape", ["keep"], ["k"]),
-        helper.make_node("GatherElements", ["scores", "candidates"], ["candidate_scores"], axis=1),
+        # TopK breaks ties by slot; sorting the candidates first makes that the token index,
+        # the contract's rule, whatever order a caller lists them in (the plugin's kernel
+        # compares token indices directly).
+        helper.make_node("Shape", ["candidates"], ["candidate_count"], start=1, end=2),
+        helper.make_node("TopK", ["candidates", "candidate_count"], ["sorted_candidates", "candidate_slots"],
+                         axis=1, largest=0, sorted=1),
+        helper.make_node("GatherElements", ["scores", "sorted_candidates"], ["candidate_scores"], axis=1),
         helper.make_node("TopK", ["candidate_scores", "k"], ["top_values", "top_slots"], axis=1, largest=1, sorted=1),
-        helper.make_node("GatherElements", ["candidates", "top_slots"], ["chosen"], axis=1),
+        helper.make_node("GatherElements", ["sorted_candidates", "top_slots"], ["chosen"], axis=1),
         helper.make_node("Concat", ["protected", "chosen"], ["merged"], axis=1),
         # Restore the original order: sort the merged indices ascending.
         helper.make_node("Shape", ["merged"], ["kept_count"], start=1, end=2),
