@@ -44,9 +44,12 @@ def gpu_info() -> dict:
 
 
 def require_trt_build_environment() -> None:
-    """Everything `build --backend trt` needs, checked before the (slow) export."""
+    """Everything `build --backend trt` needs, checked (and the plugin built) before the slow export."""
+    from .plugin_library import load_plugin_library
+
     import_polygraphy_trt()
     gpu_info()
+    load_plugin_library()  # compiles plugins/ on first use: fail here, not after minutes of export
 
 
 def check_engine_compatible(trt_section: dict, engine: Path) -> None:
