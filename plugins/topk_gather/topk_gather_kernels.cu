@@ -76,6 +76,23 @@ __device__ __forceinline__ uint64_t highBits(uint64_t value, int shift)
 }
 
 // ---------------------------------------------------------------------------------
+// Inclusive prefix sum across the 32 lanes of a warp (all lanes must call it).
+
+__device__ __forceinline__ uint32_t warpInclusiveSum(uint32_t value)
+{
+    int const lane = threadIdx.x % 32;
+    for (int offset = 1; offset < 32; offset *= 2)
+    {
+        uint32_t const other = __shfl_up_sync(0xFFFFFFFFU, value, offset);
+        if (lane >= offset)
+        {
+            value += other;
+        }
+    }
+    return value;
+}
+
+// ---------------------------------------------------------------------------------
 // Block-wide exclusive prefix sum of one uint32 per thread (warp shuffles + one
 // shared array of warp totals). Every thread of the block must call it.
 
@@ -83,15 +100,7 @@ __device__ uint32_t blockExclusiveSum(uint32_t value, uint32_t& total, uint32_t*
 {
     int const lane = threadIdx.x % 32;
     int const warp = threadIdx.x / 32;
-    uint32_t inclusive = value;
-    for (int offset = 1; offset < 32; offset *= 2)
-    {
-        uint32_t const other = __shfl_up_sync(0xFFFFFFFFU, inclusive, offset);
-        if (lane >= offset)
-        {
-            inclusive += other;
-        }
-    }
+    uint32_t const inclusive = warpInclusiveSum(value);
     if (lane == 31)
     {
         warpTotals[warp] = inclusive;
@@ -100,15 +109,7 @@ __device__ uint32_t blockExclusiveSum(uint32_t value, uint32_t& total, uint32_t*
     if (warp == 0)
     {
         uint32_t const mine = lane < kWarps ? warpTotals[lane] : 0U;
-        uint32_t scanned = mine;
-        for (int offset = 1; offset < 32; offset *= 2)
-        {
-            uint32_t const other = __shfl_up_sync(0xFFFFFFFFU, scanned, offset);
-            if (lane >= offset)
-            {
-                scanned += other;
-            }
-        }
+        uint32_t const scanned = warpInclusiveSum(mine);
         if (lane < kWarps)
         {
             warpTotals[lane] = scanned - mine; // exclusive prefix of warp totals
@@ -217,15 +218,7 @@ __global__ void __launch_bounds__(kSelectThreads) selectAndCompactKernel(ScoreT 
             {
                 laneSum += histogram[lane * perLane + j];
             }
-            uint32_t inclusive = laneSum;
-            for (int offset = 1; offset < 32; offset *= 2)
-            {
-                uint32_t const other = __shfl_up_sync(0xFFFFFFFFU, inclusive, offset);
-                if (lane >= offset)
-                {
-                    inclusive += other;
-                }
-            }
+            uint32_t const inclusive = warpInclusiveSum(laneSum);
             if (lane == 31)
             {
                 validCount = inclusive; // elements inside the current bucket
