@@ -164,3 +164,19 @@ def load_engine_dir(path: str | Path, verify: bool = True) -> EngineManifest:
         if entry.onnx not in manifest.files:
             raise FastAVError(f"{path}: graph {name} ({entry.onnx}) is not listed in {MANIFEST}: {REBUILD}")
     return manifest
+
+
+def embedding_table(manifest: EngineManifest):
+    """[V, D] fp32 torch tensor on the CPU: the table inside the engine's `embed` graph.
+
+    What synthetic inputs draw their text rows from (`run`, `compare`), whatever backend runs.
+    """
+    import numpy as np
+    import onnx
+    import torch
+    from onnx import numpy_helper
+
+    from .graph_io import EMBED
+
+    model = onnx.load(str(manifest.file(manifest.graphs[EMBED].onnx)))
+    return torch.from_numpy(numpy_helper.to_array(model.graph.initializer[0]).astype(np.float32))

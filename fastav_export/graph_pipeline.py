@@ -21,12 +21,11 @@ from __future__ import annotations
 
 from typing import Protocol
 
-import numpy as np
 import torch
 
 from . import graph_io
 from .backends import check_request
-from .engine_dir import EngineManifest
+from .engine_dir import EngineManifest, embedding_table
 from .errors import FastAVError
 from .generation import PrefillOutput
 from .layout import TokenLayout
@@ -209,11 +208,7 @@ class GraphPipeline:
 
     def embedding_table(self) -> torch.Tensor:
         """[V, D] fp32 on the CPU: the embedding table inside the embed graph (for synthetic inputs)."""
-        import onnx
-        from onnx import numpy_helper
-
-        model = onnx.load(str(self.manifest.file(self.manifest.graphs[graph_io.EMBED].onnx)))
-        return torch.from_numpy(numpy_helper.to_array(model.graph.initializer[0]).astype(np.float32))
+        return embedding_table(self.manifest)
 
     def check_decode(self) -> None:
         if not self._buffers:

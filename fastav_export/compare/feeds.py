@@ -11,23 +11,12 @@ from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from .. import graph_io
-from ..engine_dir import EngineManifest
+from ..engine_dir import EngineManifest, embedding_table
 from ..errors import FastAVError
 from ..layout import TokenLayout
 from ..synthetic_inputs import synthetic_embeds
 from .runners import INPUT
-
-
-def embedding_table(manifest: EngineManifest) -> torch.Tensor:
-    """[V, D] fp32: the table inside the engine's embed graph (what `run` draws text rows from)."""
-    import onnx
-    from onnx import numpy_helper
-
-    model = onnx.load(str(manifest.file(manifest.graphs[graph_io.EMBED].onnx)))
-    return torch.from_numpy(numpy_helper.to_array(model.graph.initializer[0]).astype(np.float32))
 
 
 def synthetic_feeds(manifest: EngineManifest, layout: TokenLayout, iterations: int, batch: int,
