@@ -44,6 +44,20 @@ class GenerationResult:
         Path(path).write_text(json.dumps(self.to_json()) + "\n")
 
 
+def greedy_steps(backend, prefill: PrefillOutput, max_new_tokens: int):
+    """Yield the next token ids [B] of greedy decoding, one step at a time, after `prefill`.
+
+    The first ids come from the prefill logits; each later step decodes the previous ids.
+    Streaming (Triton) and `generate` share this loop.
+    """
+    logits = prefill.logits
+    for step in range(max_new_tokens):
+        next_ids = logits.argmax(dim=-1)
+        yield next_ids
+        if step + 1 < max_new_tokens:
+            logits = backend.decode(next_ids)
+
+
 def generate(backend, inputs_embeds: torch.Tensor, max_new_tokens: int) -> GenerationResult:
     """Greedy decoding: prefill, then `max_new_tokens - 1` decode steps (argmax each).
 
@@ -51,14 +65,8 @@ def generate(backend, inputs_embeds: torch.Tensor, max_new_tokens: int) -> Gener
     """
     n_tokens = inputs_embeds.shape[1]
     out = backend.prefill(inputs_embeds, max_new_tokens=max_new_tokens)
-    logits = out.logits
-    first_logits = logits.float().cpu().numpy()
-    generated = []
-    for step in range(max_new_tokens):
-        next_ids = logits.argmax(dim=-1)
-        generated.append(next_ids.cpu())
-        if step + 1 < max_new_tokens:
-            logits = backend.decode(next_ids)
+    first_logits = out.logits.float().cpu().numpy()
+    generated = [ids.cpu() for ids in greedy_steps(backend, out, max_new_tokens)]
     tokens = torch.stack(generated, dim=1).tolist() if generated else [[] for _ in range(inputs_embeds.shape[0])]
     kept = {layer: idx.cpu().tolist() for layer, idx in out.kept.items()}
     return GenerationResult(n_tokens, kept, tokens, first_logits)

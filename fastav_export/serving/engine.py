@@ -20,6 +20,7 @@ import numpy as np
 from ..backends import check_request, open_engine_backend, open_graphs
 from ..engine_dir import EngineManifest, load_engine_dir
 from ..flops import flops_report
+from ..generation import greedy_steps
 from .request import ServingRequest, parse_request, placeholder_id_for
 
 log = logging.getLogger("fastav_export")
@@ -85,17 +86,14 @@ class ServedEngine:
         return request.splice(np.asarray(text)[0])
 
     def stream(self, request: ServingRequest) -> Iterator[int]:
-        """Greedy decoding, one token id at a time (the same steps as `generation.generate`)."""
+        """Greedy decoding, one token id at a time (`generation.greedy_steps`, as `run` decodes)."""
         import torch
 
         backend = self._backend(request.layout, request.config)
         embeds = torch.from_numpy(self.inputs_embeds(request, backend))
-        logits = backend.prefill(embeds, max_new_tokens=request.max_new_tokens).logits
-        for step in range(request.max_new_tokens):
-            next_ids = logits.argmax(dim=-1)
+        prefill = backend.prefill(embeds, max_new_tokens=request.max_new_tokens)
+        for next_ids in greedy_steps(backend, prefill, request.max_new_tokens):
             yield int(next_ids[0])
-            if step + 1 < request.max_new_tokens:
-                logits = backend.decode(next_ids)
 
     def summary(self, request: ServingRequest) -> Summary:
         backend = self._backend(request.layout, request.config)
