@@ -55,7 +55,7 @@ class RecordingGraphs:
 
     def __init__(self, inner, global_layer: int):
         self.inner, self.global_layer = inner, global_layer
-        self.device, self.dtype = inner.device, inner.dtype
+        self.name, self.device, self.dtype = inner.name, inner.device, inner.dtype
         self.calls: list[GraphCall] = []
         self.step = "prefill"
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..backends import check_request, default_backend, open_engine_backend
+from ..backends import check_request, default_backend, open_graphs
 from ..engine_dir import load_engine_dir
 from ..errors import FastAVError
 from . import tolerances
@@ -78,8 +78,7 @@ class Comparison:
         return self._graphs(self.against)
 
     def _graphs(self, backend: str):
-        pipeline = open_engine_backend(self.manifest, self.layout, self.config, backend, threads=self.threads)
-        return pipeline.graphs
+        return open_graphs(self.manifest, backend, threads=self.threads)
 
     # ---- the comparison -----------------------------------------------------------
     def run(self, feeds: list, save_inputs: Path | None = None, graph_data: Path | None = None) -> dict:

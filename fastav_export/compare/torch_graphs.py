@@ -22,6 +22,7 @@ from ..graph_pipeline import TORCH_DTYPES
 class TorchGraphs:
     """model: the fp32 `Qwen2ForCausalLM` the engine was built from (see reference_model.py)."""
 
+    name = "torch"
     device = torch.device("cpu")
 
     def __init__(self, model, manifest: EngineManifest):
