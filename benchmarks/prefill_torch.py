@@ -6,15 +6,18 @@ on the full VideoLLaMA2 layout (2,892 tokens) with the paper-like preset, on CPU
 also reports time per decoded token and peak memory.
 
     python benchmarks/prefill_torch.py
-    python benchmarks/prefill_torch.py --full-size --device cuda --dtype bfloat16
+    python benchmarks/prefill_torch.py --full-size --device cuda --dtype bfloat16 --decode-steps 32 \
+        --policies positional rollout --json torch-7b.json
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 
@@ -59,6 +62,24 @@ def time_decode(backend, embeds, steps, device):
     return (time.perf_counter() - start) / steps
 
 
+def random_model(dims, dtype, device):
+    """Seeded random weights; at full size on a GPU they are drawn there (the CPU would take minutes)."""
+    if device.type != "cuda":
+        return random_qwen2(dims, seed=0, std=0.02, dtype=dtype, device=device)
+    from fastav_export.torch_backend.model_factory import make_qwen2
+
+    config = dims.to_qwen2_config()
+    config._attn_implementation = "sdpa"
+    model = make_qwen2(config, dtype, device)
+    generator = torch.Generator(device=device).manual_seed(0)
+    for name, param in sorted(model.named_parameters()):
+        if name.endswith("norm.weight"):
+            param.normal_(1.0, 0.1, generator=generator)
+        else:
+            param.normal_(0.0, 1.0 if "embed_tokens" in name else 0.02, generator=generator)
+    return model
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--full-size", action="store_true", help="real Qwen2-7B dimensions (needs a GPU)")
@@ -66,7 +87,9 @@ def main():
     parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--decode-steps", type=int, default=0, help="also time this many decode steps")
-    parser.add_argument("--global-policy", default="positional", choices=("positional", "rollout"))
+    parser.add_argument("--policies", nargs="+", default=["positional"], choices=("positional", "rollout"),
+                        help="global policies of the pruned runs (default positional)")
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = parser.parse_args()
 
     spec = get_model_spec("videollama2")
@@ -74,14 +97,16 @@ def main():
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
     layout = spec.default_layout()
     torch.set_grad_enabled(False)
-    model = random_qwen2(dims, seed=0, std=0.02, dtype=dtype, device=device)
+    model = random_model(dims, dtype, device)
     embeds = synthetic_embeds(model.model.embed_tokens.weight, layout, 1, seed=0).to(device, dtype)
-    # K = L/2 of this model, with the paper-like preset's positional rule.
-    pruned_config = replace(spec.preset, global_policy=args.global_policy)
+    # K = L/2 of this model, with the paper-like preset's rules.
+    variants = [("dense", PruningConfig.dense())] + [
+        (policy, replace(spec.preset, global_policy=policy)) for policy in args.policies]
+    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"model: {'Qwen2-7B dims' if args.full_size else 'mid-size'} {dims.hidden_size}d x {dims.num_layers} layers, "
-          f"{args.dtype} on {device}; layout {layout.describe()}")
-    results = {}
-    for label, config in (("dense", PruningConfig.dense()), ("pruned", pruned_config)):
+          f"{args.dtype} on {device} ({device_name}); layout {layout.describe()}")
+    results, figures = {}, {"device": device_name, "dtype": args.dtype, "full_size": args.full_size, "variants": {}}
+    for label, config in variants:
         backend = TorchReference(model, layout, config)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
@@ -89,12 +114,18 @@ def main():
         peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
         decode = time_decode(backend, embeds, args.decode_steps, device) if args.decode_steps else float("nan")
         report = flops_report(dims, backend.schedule)
-        results[label] = (seconds, report)
-        print(f"{label:>6}: prefill {seconds * 1e3:9.1f} ms   decode {decode * 1e3:7.2f} ms/token   "
+        results[label] = (seconds, decode, report)
+        figures["variants"][label] = {"prefill_ms": seconds * 1e3, "decode_ms_per_token": decode * 1e3,
+                                      "peak_gib": peak, "flops_ratio": report.to_json()}
+        print(f"{label:>10}: prefill {seconds * 1e3:9.1f} ms   decode {decode * 1e3:7.2f} ms/token   "
               f"peak {peak:6.2f} GiB   tokens/layer {backend.schedule.tokens[0]} -> {backend.schedule.tokens[-1]}")
-    (dense_s, _), (pruned_s, report) = results["dense"], results["pruned"]
-    print(f"measured prefill time ratio (pruned / dense): {pruned_s / dense_s:.3f}")
-    print(f"FLOPs ratio: paper formula {report.paper_ratio:.3f}, exact MACs {report.exact_ratio:.3f}")
+    dense_s, dense_decode, _ = results["dense"]
+    for label in args.policies:
+        seconds, decode, report = results[label]
+        print(f"{label}: measured prefill time ratio (pruned / dense) {seconds / dense_s:.3f}, decode "
+              f"{decode / dense_decode:.3f}; FLOPs ratio {report.describe()} (the reference has no early drop)")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=1) + "\n")
 
 
 if __name__ == "__main__":

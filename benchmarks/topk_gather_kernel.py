@@ -13,7 +13,9 @@ Target: above 70% at N = 3000, D = 3584, batch 8 (the VideoLLaMA2 global cut).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
 import torch
 
@@ -43,6 +45,7 @@ def main() -> int:
     parser.add_argument("--keep", type=int, default=1500, help="k: candidates kept")
     parser.add_argument("--dtype", choices=["float16", "bfloat16", "float32"], default="float16")
     parser.add_argument("--iterations", type=int, default=50)
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         print("error: this benchmark needs a CUDA GPU and a CUDA build of PyTorch", file=sys.stderr)
@@ -76,6 +79,11 @@ def main() -> int:
     print(f"TopKGather (select + gather): {op_ms * 1e3:.1f} us, {op_bandwidth:.0f} GB/s effective")
     print(f"torch copy of the same bytes: {copy_ms * 1e3:.1f} us, {copy_bandwidth:.0f} GB/s")
     print(f"fraction of copy bandwidth: {ratio:.0%} (target > 70%): {'PASSED' if ratio > 0.7 else 'FAILED'}")
+    if args.json:
+        args.json.write_text(json.dumps({
+            "device": torch.cuda.get_device_name(), "batch": b, "tokens": n, "width": d, "keep": args.keep,
+            "dtype": args.dtype, "op_us": op_ms * 1e3, "copy_us": copy_ms * 1e3, "op_gb_s": op_bandwidth,
+            "copy_gb_s": copy_bandwidth, "fraction_of_copy": ratio, "passed": ratio > 0.7}, indent=1) + "\n")
     return 0 if ratio > 0.7 else 1
 
 

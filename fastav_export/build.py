@@ -19,6 +19,7 @@ from typing import Callable
 
 from .engine_dir import MANIFEST, EngineManifest, GraphEntry, tool_versions, write_manifest
 from .errors import FastAVError
+from .graph_io import DEFAULT_FLAVOUR
 from .layout import TokenLayout
 from .models.registry import DecoderDims
 from .pruning_config import PruningConfig
@@ -72,13 +73,19 @@ def check_target(out: Path) -> None:
 def build_engine(model, *, model_name: str, source: dict, dims: DecoderDims, precision: str,
                  layout: TokenLayout, config: PruningConfig, max_tokens: int, max_new_tokens: int,
                  out: Path, export_only: bool = False, backend: str = "ort", max_batch: int = 1,
-                 timing_cache: Path | None = None,
+                 timing_cache: Path | None = None, flavour: str | None = None,
                  progress: Callable[[str], None] = lambda message: None) -> EngineManifest:
     """Export `model` (already in the target precision) and build it into `out`.
 
-    backend: "ort" (ONNX Runtime graphs) or "trt" (TensorRT engines; `max_batch` rows at
-    most, tuned with the shared `timing_cache`). `export_only` writes the ONNX graphs only.
+    backend: "ort" (ONNX Runtime: the graphs are checked to load) or "trt" (TensorRT
+    engines; `max_batch` rows at most, tuned with the shared `timing_cache`).
+    `export_only` writes the ONNX graphs only. flavour: the graphs' attention ops
+    (graph_io.FLAVOURS; default: the one `backend` runs fastest).
     """
+    flavour = flavour or DEFAULT_FLAVOUR[backend]
+    if backend == "trt" and flavour != "onnx-standard" and not export_only:
+        raise FastAVError(f"TensorRT cannot build {flavour} graphs (ONNX Runtime's contrib ops): "
+                          "drop --graphs or use --graphs onnx-standard with --backend trt")
     out = Path(out)
     check_target(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -91,8 +98,8 @@ def build_engine(model, *, model_name: str, source: dict, dims: DecoderDims, pre
             manifest = _build_into(partial, model, model_name=model_name, source=source, dims=dims,
                                    precision=precision, layout=layout, config=config, max_tokens=max_tokens,
                                    max_new_tokens=max_new_tokens, export_only=export_only, backend=backend,
-                                   max_batch=max_batch, timing_cache=timing_cache, progress=progress,
-                                   started=started)
+                                   max_batch=max_batch, timing_cache=timing_cache, flavour=flavour,
+                                   progress=progress, started=started)
             _replace(out, partial)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
@@ -102,7 +109,8 @@ def build_engine(model, *, model_name: str, source: dict, dims: DecoderDims, pre
 
 
 def _build_into(directory: Path, model, *, model_name, source, dims, precision, layout, config, max_tokens,
-                max_new_tokens, export_only, backend, max_batch, timing_cache, progress, started) -> EngineManifest:
+                max_new_tokens, export_only, backend, max_batch, timing_cache, flavour, progress,
+                started) -> EngineManifest:
     from .export.onnx_graphs import export_graphs
 
     def step(name: str) -> None:
@@ -110,8 +118,8 @@ def _build_into(directory: Path, model, *, model_name, source, dims, precision, 
 
     rollout = config.global_policy == "rollout"
     onnx_dir = directory / ONNX_DIR
-    exported = export_graphs(model, onnx_dir, config.global_layer, rollout,
-                             progress=lambda name: step(f"export {name}.onnx"))
+    exported = export_graphs(model, onnx_dir, config.global_layer, rollout, flavour,
+                             progress=lambda name: step(f"export {name}.onnx ({flavour})"))
     graphs = {g.name: GraphEntry(f"{ONNX_DIR}/{g.path.name}", g.inputs, g.outputs) for g in exported}
     backends = {}
     if not export_only and backend == "trt":
@@ -124,18 +132,15 @@ def _build_into(directory: Path, model, *, model_name, source, dims, precision, 
                                             Limits(max_batch, max_tokens, max_new_tokens), rollout,
                                             timing_cache, progress=step)
     elif not export_only:
-        from .ort_backend.sessions import ORT_DIR, SESSION_SETTINGS, optimize_graph
+        from .ort_backend.sessions import SESSION_SETTINGS, check_graph_loads
 
-        (directory / ORT_DIR).mkdir()
-        models = {}
         for g in exported:
-            step(f"optimise {g.name}.onnx for ONNX Runtime")
-            target = directory / ORT_DIR / g.path.name
-            optimize_graph(g.path, target, precision)
-            models[g.name] = f"{ORT_DIR}/{target.name}"
-        backends["ort"] = {"models": models, "session": SESSION_SETTINGS}
+            step(f"check that ONNX Runtime loads {g.name}.onnx")
+            check_graph_loads(g.path, precision)
+        backends["ort"] = {"session": SESSION_SETTINGS}
     manifest = EngineManifest(
-        model=model_name, source=source, dims=dims, precision=precision, layout=layout, pruning=config,
+        model=model_name, source=source, dims=dims, precision=precision, flavour=flavour, layout=layout,
+        pruning=config,
         rollout=rollout, max_tokens=max_tokens, max_new_tokens=max_new_tokens, graphs=graphs,
         backends=backends, versions=tool_versions(),
     )

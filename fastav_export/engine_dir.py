@@ -1,11 +1,12 @@
 """The engine directory: the handoff between build, run, compare and serve.
 
     <engine>/config.json      this manifest
-    <engine>/onnx/*.onnx      the graphs, weights in <graph>.onnx.data
-    <engine>/ort/*.onnx       ONNX Runtime's optimised graphs (+ session settings here)
+    <engine>/onnx/*.onnx      the graphs, weights in <graph>.onnx.data (what every backend runs or builds from)
+    <engine>/onnx/*.engine    TensorRT engines, when built with --backend trt
 
-`config.json` records what was built (model, dimensions, precision, the layout it was
-built for and its limits, the pruning defaults, each graph's I/O names), the tool
+`config.json` records what was built (model, dimensions, precision, the graph flavour,
+the layout it was built for and its limits, the pruning defaults, each graph's I/O
+names, each backend's settings), the tool
 versions, and the sha256 of every file. `load_engine_dir` refuses a directory that is
 incomplete, modified, or written by another format version, with one line that says
 what to do.
@@ -21,12 +22,13 @@ from pathlib import Path
 
 from . import __version__
 from .errors import FastAVError
+from .graph_io import FLAVOURS
 from .layout import TokenLayout
 from .models.registry import DecoderDims
 from .pruning_config import PruningConfig
 
 FORMAT = "fastav-engine"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: fused-attention graphs with the cuts inside, a flavour, no ort/ copies
 MANIFEST = "config.json"
 PRECISIONS = ("fp32", "fp16", "bf16")
 REBUILD = "rebuild it with `fastav-export build`"
@@ -45,6 +47,7 @@ class EngineManifest:
     source: dict  # {"kind": "random", "seed": 0} or {"kind": "checkpoint", "path": ...}
     dims: DecoderDims
     precision: str
+    flavour: str  # the graphs' attention ops: "ort-contrib" or "onnx-standard" (export/custom_ops.py)
     layout: TokenLayout  # the layout the engine was built for (the default of `run`)
     pruning: PruningConfig  # resolved defaults; global_layer is fixed by the graphs
     rollout: bool  # the pre graph returns the rollout importance
@@ -71,6 +74,7 @@ class EngineManifest:
             "source": self.source,
             "dims": asdict(self.dims),
             "precision": self.precision,
+            "flavour": self.flavour,
             "layout": self.layout.to_json(),
             "pruning": self.pruning.to_dict(),
             "rollout": self.rollout,
@@ -88,6 +92,7 @@ class EngineManifest:
             source=data["source"],
             dims=DecoderDims(**data["dims"]),
             precision=data["precision"],
+            flavour=data["flavour"],
             layout=TokenLayout.from_json(data["layout"]),
             pruning=PruningConfig.from_dict(data["pruning"]),
             rollout=data["rollout"],
@@ -160,6 +165,8 @@ def load_engine_dir(path: str | Path, verify: bool = True) -> EngineManifest:
         if verify and sha256(file) != digest:
             raise FastAVError(f"{path}: {relative} does not match the sha256 recorded in {MANIFEST} "
                               f"(modified or corrupted): {REBUILD}")
+    if manifest.flavour not in FLAVOURS:
+        raise FastAVError(f"{config} names an unknown graph flavour {manifest.flavour!r}: {REBUILD}")
     for name, entry in manifest.graphs.items():
         if entry.onnx not in manifest.files:
             raise FastAVError(f"{path}: graph {name} ({entry.onnx}) is not listed in {MANIFEST}: {REBUILD}")

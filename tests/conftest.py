@@ -25,7 +25,8 @@ def tiny_name(request) -> str:
 
 
 def build_tiny_engine(out, name: str, precision: str = "fp32", rollout: bool = True, export_only: bool = False,
-                      max_tokens: int = 128, max_new_tokens: int = 20, backend: str = "ort"):
+                      max_tokens: int = 128, max_new_tokens: int = 20, backend: str = "ort",
+                      flavour: str | None = None):
     """Build `name`'s tiny seed model (seed 0) into `out` and return its manifest.
 
     With rollout=True the pre graph returns the importance, so the engine serves both
@@ -46,22 +47,27 @@ def build_tiny_engine(out, name: str, precision: str = "fp32", rollout: bool = T
                         precision=precision, layout=spec.default_layout(),
                         config=config.resolve(spec.dims.num_layers), max_tokens=max_tokens,
                         max_new_tokens=max_new_tokens, out=out, export_only=export_only, backend=backend,
-                        max_batch=2)
+                        max_batch=2, flavour=flavour)
 
 
 @pytest.fixture(scope="session")
 def tiny_engine(tmp_path_factory):
-    """tiny_engine(name, precision="fp32", rollout=True, export_only=False, backend="ort") -> manifest,
-    built once per session (tests must not modify the directory: copy it first)."""
+    """tiny_engine(name, precision="fp32", rollout=True, export_only=False, backend="ort", flavour=None)
+    -> manifest, built once per session (tests must not modify the directory: copy it first).
+    flavour None: the backend's default (graph_io.DEFAULT_FLAVOUR)."""
     built = {}
 
     def make(name: str, precision: str = "fp32", rollout: bool = True, export_only: bool = False,
-             backend: str = "ort"):
-        key = (name, precision, rollout, export_only, backend)
+             backend: str = "ort", flavour: str | None = None):
+        from fastav_export.graph_io import DEFAULT_FLAVOUR
+
+        flavour = flavour or DEFAULT_FLAVOUR[backend]
+        key = (name, precision, rollout, export_only, backend, flavour)
         if key not in built:
             # named like `fastav-export build` names it (the served model's default name)
             out = tmp_path_factory.mktemp(f"engines-{backend}") / f"{name}-{precision}"
-            built[key] = build_tiny_engine(out, name, precision, rollout, export_only, backend=backend)
+            built[key] = build_tiny_engine(out, name, precision, rollout, export_only, backend=backend,
+                                           flavour=flavour)
         return built[key]
 
     return make
@@ -79,5 +85,8 @@ def tensorrt_missing() -> str | None:
 
 
 requires_tensorrt = pytest.mark.skipif(tensorrt_missing() is not None, reason=str(tensorrt_missing()))
-# Engine backends every parity test runs on; trt skips with its reason where it cannot run.
-ENGINE_BACKENDS = [pytest.param("ort"), pytest.param("trt", marks=requires_tensorrt)]
+# (engine backend, graph flavour) pairs every parity test runs on: ONNX Runtime runs both
+# flavours here; trt skips with its reason where it cannot run.
+ENGINE_BACKENDS = [pytest.param(("ort", "ort-contrib"), id="ort-contrib"),
+                   pytest.param(("ort", "onnx-standard"), id="ort-standard"),
+                   pytest.param(("trt", "onnx-standard"), id="trt", marks=requires_tensorrt)]

@@ -28,6 +28,9 @@ def test_flops_prints_the_paper_ratio(capsys):
     line = out.strip().splitlines()[-1]
     paper = float(line.split("paper formula ")[1].split(",")[0])
     assert 0.53 <= paper <= 0.57
+    early_drop = float(line.split("exact MACs ")[1].split(" with early drop")[0])
+    without = float(line.split("with early drop (")[1].split(" without")[0])
+    assert early_drop <= 0.53 < without  # issue 11's target for the 7B schedule
     assert "   14     790" in out  # layer 14 processes the 790 tokens that survive the global cut
 
 
@@ -41,7 +44,7 @@ def test_run_writes_the_json_schema(capsys, tmp_path):
     assert data["n_tokens"] == 72 and sorted(data["kept"]) == ["3", "4", "5"]
     assert all(len(rows) == 2 and rows[0] == sorted(rows[0]) for rows in data["kept"].values())
     assert [len(t) for t in data["tokens"]] == [5, 5] and len(data["logits"][0]) == 256
-    assert set(data["flops_ratio"]) == {"paper", "exact_macs"}
+    assert set(data["flops_ratio"]) == {"paper", "exact_macs", "exact_macs_without_early_drop"}
 
 
 def test_run_with_embeds_and_layout_files(capsys, tmp_path):

@@ -29,14 +29,16 @@ def test_manifest_records_what_was_built(tiny_engine):
     assert data["limits"] == {"max_tokens": 128, "max_new_tokens": 20}
     assert data["pruning"]["global_layer"] == 3 and data["rollout"] is True
     assert {"torch", "onnx", "onnxruntime", "fastav-export"} <= set(data["versions"])
-    assert set(data["backends"]["ort"]["models"]) == set(data["graphs"])
+    assert data["flavour"] == "ort-contrib" and set(data["backends"]) == {"ort"}
+    assert data["backends"]["ort"]["session"]["graph_optimization_level"] == "ORT_ENABLE_ALL"
+    assert all(entry["onnx"].startswith("onnx/") for entry in data["graphs"].values())
     on_disk = {str(p.relative_to(manifest.path)) for p in manifest.path.rglob("*") if p.is_file()}
     assert on_disk - {"config.json"} == set(data["files"])
     assert all(len(digest) == 64 for digest in data["files"].values())
 
 
 def test_tampered_weights_are_refused(engine_copy, capsys):
-    weights = engine_copy / "ort" / "post_4.onnx.data"
+    weights = engine_copy / "onnx" / "post_4.onnx.data"
     data = bytearray(weights.read_bytes())
     data[100] ^= 0xFF
     weights.write_bytes(bytes(data))
@@ -65,13 +67,13 @@ def test_other_format_versions_and_non_engines_are_refused(engine_copy, tmp_path
     assert code == 2 and "is not a directory" in err
 
 
-def test_engines_optimised_by_another_onnxruntime_are_refused(engine_copy, capsys):
+def test_unknown_graph_flavours_are_refused(engine_copy, capsys):
     config = engine_copy / "config.json"
     data = json.loads(config.read_text())
-    data["versions"]["onnxruntime"] = "1.0.0"
+    data["flavour"] = "cuda-graphs"
     config.write_text(json.dumps(data))
     code, _, err = run_cli(capsys, "run", str(engine_copy))
-    assert code == 2 and err.count("\n") == 1 and "optimised by onnxruntime 1.0.0" in err
+    assert code == 2 and err.count("\n") == 1 and "unknown graph flavour 'cuda-graphs'" in err
 
 
 def test_layout_that_does_not_match_is_refused(tiny_engine, tmp_path, capsys):

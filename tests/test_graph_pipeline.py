@@ -1,8 +1,8 @@
-"""The graph pipeline reproduces the PyTorch reference on every engine backend.
+"""The graph pipeline reproduces the PyTorch reference on every engine backend and graph flavour.
 
 Kept sets are exact, logits within LOGITS_ATOL and greedy tokens identical, for ONNX
-Runtime here and TensorRT wherever `tensorrt` and a GPU are present (skipped
-otherwise, with the reason).
+Runtime here (both flavours: GroupQueryAttention and the standard Attention op) and
+TensorRT wherever `tensorrt` and a GPU are present (skipped otherwise, with the reason).
 """
 
 from __future__ import annotations
@@ -38,14 +38,20 @@ LAYOUTS = {
 
 
 @pytest.fixture(params=ENGINE_BACKENDS)
-def backend(request) -> str:
+def backend_and_flavour(request) -> tuple[str, str]:
     return request.param
 
 
 @pytest.fixture
-def engine(tiny_engine, backend):
-    """engine(name, rollout=True) -> the tiny fp32 engine built for `backend`."""
-    return lambda name, rollout=True: tiny_engine(name, rollout=rollout, backend=backend)
+def backend(backend_and_flavour) -> str:
+    return backend_and_flavour[0]
+
+
+@pytest.fixture
+def engine(tiny_engine, backend_and_flavour):
+    """engine(name, rollout=True) -> the tiny fp32 engine built for the backend, in the flavour."""
+    backend, flavour = backend_and_flavour
+    return lambda name, rollout=True: tiny_engine(name, rollout=rollout, backend=backend, flavour=flavour)
 
 
 def _config(name, policy):

@@ -18,6 +18,7 @@ COMMANDS = {
     "build": ("fastav_export.cli.build_command", "export the decoder as FastAV graphs and build an engine directory"),
     "run": ("fastav_export.cli.run_command", "generate with FastAV pruning and print the schedule"),
     "flops": ("fastav_export.cli.flops_command", "print per-layer token counts and FLOPs ratios"),
+    "bench": ("fastav_export.cli.bench_command", "time an engine's prefill and decode, pruned vs dense"),
     "compare": ("fastav_export.cli.compare_command", "check an engine against a reference with Polygraphy"),
     "triton": ("fastav_export.cli.triton_command", "render a Triton Inference Server model repository for an engine"),
 }
@@ -29,6 +30,7 @@ EPILOG = """examples:
   fastav-export run --model videollama2-tiny --global-policy rollout --json out.json
   fastav-export flops --model videollama2
   fastav-export flops --model video-salmonn2 --keep-frames 8
+  fastav-export bench engines/videollama2-tiny-fp32 --json bench.json
   fastav-export compare engines/videollama2-tiny-fp32 --against torch
   fastav-export triton engines/videollama2-tiny-fp32 --out model_repository
 """

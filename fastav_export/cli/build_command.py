@@ -1,12 +1,17 @@
 """Export the decoder as FastAV graphs and build them into an engine directory.
 
-Writes engines/<model>-<precision>/ (or --out): onnx/ (pre, topk_gather, post_K..post_{L-1},
-embed; weights in external files), ort/ (ONNX Runtime's optimised graphs; --backend ort)
-or onnx/<graph>.engine (TensorRT engines, strongly typed, with the TopKGather plugin,
-which is compiled on first use; --backend trt, needs TensorRT and a GPU) and
-config.json (model, layout, limits, pruning defaults, I/O names, versions, sha256 of
+Writes engines/<model>-<precision>/ (or --out): onnx/ (embed, pre, post_K..post_{L-1};
+weights in external files; what ONNX Runtime runs, checked to load with --backend ort),
+onnx/<graph>.engine (TensorRT engines, strongly typed, with the TopKGather plugin, which
+is compiled on first use; --backend trt, needs TensorRT and a GPU) and config.json
+(model, graph flavour, layout, limits, pruning defaults, I/O names, versions, sha256 of
 every file). The build happens in a hidden directory that is renamed at the end, so
 an interrupted build leaves no engine directory behind.
+
+Graph flavours (--graphs): every layer's attention is one fused op, either ONNX
+Runtime's com.microsoft GroupQueryAttention writing the KV buffer in place
+(ort-contrib, the default for --backend ort) or the standard ONNX Attention op of
+opset 23 (onnx-standard: what TensorRT imports; ONNX Runtime runs it too).
 
 The pruning options set the engine's defaults; `run` can override all of them except
 --global-layer (the graphs split the decoder there) and the rollout graph (built only
@@ -20,12 +25,14 @@ import time
 from pathlib import Path
 
 from ..errors import FastAVError
+from ..graph_io import FLAVOURS
 from .options import add_model_arguments, add_pruning_arguments, load_decoder, resolve_model
 
 EXAMPLES = """examples:
   fastav-export build                                   # videollama2-tiny, fp32, ONNX Runtime
   fastav-export build --model video-salmonn2-tiny --global-policy rollout
   fastav-export build --model videollama2-tiny --fp16 --out engines/vl2-tiny-fp16
+  fastav-export build --graphs onnx-standard --out engines/videollama2-tiny-standard
   fastav-export build --checkpoint ./VideoLLaMA2.1-7B-AV --fp16 --max-new-tokens 256
   fastav-export build --model videollama2 --bf16 --export-only --random-weights
   fastav-export build --checkpoint ./VideoLLaMA2.1-7B-AV --backend trt --fp16 --max-batch 4   # on a GPU
@@ -44,6 +51,9 @@ def add_arguments(parser) -> None:
     precision.add_argument("--bf16", action="store_true", help="graphs typed in bfloat16 (TensorRT; ORT CPU cannot run them)")
     group.add_argument("--backend", choices=("ort", "trt"), default="ort",
                        help="ort: ONNX Runtime graphs (CPU, default); trt: TensorRT engines (GPU, needs TensorRT)")
+    group.add_argument("--graphs", choices=FLAVOURS, metavar="FLAVOUR",
+                       help="attention ops of the graphs: ort-contrib (GroupQueryAttention; default for --backend "
+                            "ort) or onnx-standard (opset-23 Attention; default and required for --backend trt)")
     group.add_argument("--max-batch", type=int, default=4, help="trt: most rows per request (default 4)")
     group.add_argument("--timing-cache", metavar="FILE", type=Path,
                        help="trt: TensorRT timing cache, shared across builds (default: in ~/.cache/fastav-export)")
@@ -67,6 +77,9 @@ def main(args) -> int:
                           "--backend ort, or --bf16 --backend trt (or --export-only) for TensorRT")
     if args.max_batch < 1:
         raise FastAVError(f"--max-batch {args.max_batch}: use at least 1 row")
+    if args.backend == "trt" and args.graphs == "ort-contrib" and not args.export_only:
+        raise FastAVError("TensorRT cannot build ort-contrib graphs (ONNX Runtime's contrib ops): "
+                          "drop --graphs or use --graphs onnx-standard with --backend trt")
     if args.backend == "trt" and not args.export_only:
         from ..trt_backend.tensorrt_env import require_trt_build_environment
 
@@ -92,7 +105,7 @@ def main(args) -> int:
     manifest = build_engine(model, model_name=name, source=source, dims=dims, precision=precision, layout=layout,
                             config=config, max_tokens=max_tokens, max_new_tokens=args.max_new_tokens, out=out,
                             export_only=args.export_only, backend=args.backend, max_batch=args.max_batch,
-                            timing_cache=args.timing_cache, progress=log.info)
+                            timing_cache=args.timing_cache, flavour=args.graphs, progress=log.info)
     size = sum(manifest.file(f).stat().st_size for f in manifest.files) / 2**20
     print(f"built {out} in {time.perf_counter() - started:.1f} s: {len(manifest.graphs)} graphs, "
           f"{len(manifest.files)} files, {size:.1f} MiB")

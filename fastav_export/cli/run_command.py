@@ -171,7 +171,7 @@ def _generate_and_report(args, backend, embeds, layout, config, dims, title: str
         print(f"  layers {layers:>7}: {tokens:>6} tokens ({candidates} audio-visual)")
     for row, tokens in enumerate(result.tokens):
         print(f"tokens[{row}]: {' '.join(map(str, tokens))}")
-    print(f"FLOPs ratio (pruned / dense): paper formula {report.paper_ratio:.4f}, exact MACs {report.exact_ratio:.4f}")
+    print(f"FLOPs ratio (pruned / dense): {report.describe()}")
     log.info(f"generated {args.max_new_tokens} tokens in {elapsed:.2f} s")
     if args.json:
         result.write_json(args.json)

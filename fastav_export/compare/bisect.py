@@ -60,7 +60,8 @@ def check_output(name: str, got: np.ndarray, expected: np.ndarray, atol: float, 
 def replay(call: GraphCall, graphs) -> dict[str, np.ndarray]:
     """Run `call`'s graph on `graphs` (a GraphRunner) with the recorded inputs."""
     inputs = {name: torch.from_numpy(array).to(graphs.device) for name, array in call.inputs.items()}
-    outputs = {name: torch.empty(array.shape, dtype=torch.from_numpy(array).dtype, device=graphs.device)
+    # Zeroed: a graph that writes a KV buffer in place leaves the slots past its entries untouched.
+    outputs = {name: torch.zeros(array.shape, dtype=torch.from_numpy(array).dtype, device=graphs.device)
                for name, array in call.outputs.items()}
     graphs.run(call.graph, inputs, outputs)
     return {name: tensor.cpu().numpy() for name, tensor in outputs.items()}

@@ -3,9 +3,9 @@
 `RecordingGraphs` wraps any `GraphRunner` and keeps a copy of each call's inputs and
 outputs (the pipeline reuses its buffers, so references would change under us).
 `record_calls` runs one prefill and one decode step through it, which calls every graph
-of the engine: pre, TopKGather (the global cut, then each fine cut), post_K..post_{L-1},
-and, in the decode step, embed, pre and every post graph again with one new token
-against the KV buffers.
+of the engine: pre (with the global cut inside), post_K..post_{L-1} (each with its fine
+cut inside), and, in the decode step, embed, pre and every post graph again with one
+new token against the KV buffers.
 
 `save_graph_data` writes, per graph, the files plain `polygraphy run` reads:
 
@@ -59,6 +59,9 @@ class RecordingGraphs:
         self.calls: list[GraphCall] = []
         self.step = "prefill"
 
+    def prepare(self, graph: str, inputs: dict, outputs: dict):
+        return lambda: self.run(graph, inputs, outputs)  # each call is recorded
+
     def run(self, graph: str, inputs: dict, outputs: dict) -> None:
         call = GraphCall(graph, self.step, self._role(graph),
                          OrderedDict((name, to_numpy(t)) for name, t in inputs.items()))
@@ -68,14 +71,9 @@ class RecordingGraphs:
 
     def _role(self, graph: str) -> str:
         if graph == graph_io.PRE:
-            return f"layers 0-{self.global_layer - 1}"
+            return f"layers 0-{self.global_layer - 1} and the global cut"
         if graph == graph_io.EMBED:
             return "token embedding"
-        if graph == graph_io.TOPK_GATHER:
-            previous = self.calls[-1].graph if self.calls else graph_io.PRE
-            if previous == graph_io.PRE:
-                return f"global cut before layer {self.global_layer}"
-            return f"fine cut after layer {previous.rsplit('_', 1)[1]}"
         return f"layer {graph.rsplit('_', 1)[1]}"
 
 

@@ -1,10 +1,12 @@
-"""Export a Qwen2 decoder as FastAV's graphs: embed, pre, topk_gather, post_K..post_{L-1}.
+"""Export a Qwen2 decoder as FastAV's graphs: embed, pre, post_K..post_{L-1}.
 
-Each graph goes through torch.onnx's dynamo exporter (opset 20, with its optimiser),
-then gets stable names (nodes prefixed by their graph; parameters named as in the
-Hugging Face checkpoint, except the matmul weights the optimiser folds into
-transposed constants), weights in one external data file per graph, and
-`onnx.checker`'s full check with strict shape inference.
+Each graph goes through torch.onnx's dynamo exporter (opset 23, with its optimiser);
+the fused ops (`custom_ops.py`) are translated into the chosen flavour's nodes, and the
+model-local functions of FastAV's own ops (TopKGather, RolloutStep) are attached to the
+graphs that call them. Then every graph gets stable names (nodes prefixed by their
+graph; parameters named as in the Hugging Face checkpoint, except the matmul weights
+the optimiser folds into transposed constants), weights in one external data file per
+graph, and `onnx.checker`'s full check with strict shape inference.
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ import torch
 from torch import nn
 
 from .. import graph_io
-from .layer_graphs import PostLayerGraph, PrePruneGraph
-from .topk_gather import OPSET, topk_gather_model
+from .custom_ops import FASTAV_DOMAIN, registered_schemas, translation_table
+from .layer_graphs import DecoderLayerGraph, PostLayerGraph, PrePruneGraph
+from .rollout_function import DEFAULT_BLOCK, rollout_function
+from .topk_gather import OPSET, topk_gather_function
 
 log = logging.getLogger("fastav_export")
 
 # Sample sizes for tracing; all different so the exporter infers no equalities.
-_BATCH, _NEW, _PAST = 2, 5, 3
+_BATCH, _NEW, _PAST = 2, 7, 11
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ def _dims():
 
 
 def _sample_past(model, dtype):
+    """A KV buffer sample: _PAST slots, more than the _NEW tokens traced (the in-place flavour writes them)."""
     cfg = model.config
     head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
     shape = (_BATCH, cfg.num_key_value_heads, _PAST, head_dim)
@@ -75,25 +80,48 @@ def _quiet_exporter():
 
 
 def _export(module: nn.Module, args: tuple, dynamic_shapes, name: str, inputs, outputs,
-            out_dir: Path, weight_names: dict[int, str]) -> ExportedGraph:
+            out_dir: Path, weight_names: dict[int, str], translations: dict) -> ExportedGraph:
     with _quiet_exporter(), torch.no_grad():
         program = torch.onnx.export(module, args, dynamo=True, opset_version=OPSET, input_names=inputs,
                                     output_names=outputs, dynamic_shapes=dynamic_shapes, optimize=True,
-                                    verbose=False)
+                                    verbose=False, custom_translation_table=translations)
     graph = program.model.graph
     graph.name = name
     for node in graph:
         node.name = f"{name}/{node.name}"
     # Parameters keep their checkpoint names (model.layers.3.input_layernorm.weight ...).
     params = dict(module.named_parameters(remove_duplicate=False))
+    weight_names = {**weight_names, **{ptr: name for m in module.modules() if isinstance(m, DecoderLayerGraph)
+                                       for ptr, name in m.fused_parameter_names().items()}}
     for value in list(graph.initializers.values()):
         param = params.get(value.name)
         if param is not None and param.data_ptr() in weight_names:
             value.name = weight_names[param.data_ptr()]
     path = out_dir / f"{name}.onnx"
     program.save(path, external_data=True)
+    _finalise(path)
     _check(path)
     return ExportedGraph(name, path, list(inputs), list(outputs))
+
+
+_FUNCTIONS = {"TopKGather": lambda: topk_gather_function(), "RolloutStep": lambda: rollout_function(OPSET)}
+
+
+def _finalise(path: Path) -> None:
+    """Attach the model-local function of every FastAV op the graph calls, and trim the
+    unused optional outputs of Attention nodes (weights stay external)."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    consumed = {name for node in model.graph.node for name in node.input} | {o.name for o in model.graph.output}
+    for node in model.graph.node:
+        if node.op_type == "Attention" and node.domain == "" and not consumed & set(node.output[1:]):
+            del node.output[1:]  # TensorRT imports single-output Attention nodes only
+    used = {node.op_type for node in model.graph.node if node.domain == FASTAV_DOMAIN}
+    model.functions.extend(_FUNCTIONS[op]() for op in sorted(used))
+    if used and not any(opset.domain == FASTAV_DOMAIN for opset in model.opset_import):
+        model.opset_import.append(onnx.helper.make_opsetid(FASTAV_DOMAIN, 1))
+    onnx.save(model, str(path))
 
 
 def _check(path: Path) -> None:
@@ -103,56 +131,67 @@ def _check(path: Path) -> None:
     onnx.checker.check_model(str(path), full_check=True)
 
 
-def export_graphs(model, out_dir: Path, global_layer: int, rollout: bool,
-                  progress: Callable[[str], None] = lambda name: None) -> list[ExportedGraph]:
+def export_graphs(model, out_dir: Path, global_layer: int, rollout: bool, flavour: str,
+                  progress: Callable[[str], None] = lambda name: None,
+                  rollout_block: int = DEFAULT_BLOCK) -> list[ExportedGraph]:
     """Writes every graph into out_dir; `model` is a transformers Qwen2ForCausalLM in
-    the precision to export (fp32, fp16 or bf16). progress(name) is called before each graph."""
+    the precision to export (fp32, fp16 or bf16); `flavour` one of custom_ops.FLAVOURS.
+    progress(name) is called before each graph."""
     cfg = model.config
     num_layers, dtype = cfg.num_hidden_layers, model.lm_head.weight.dtype
     if not 0 < global_layer < num_layers:
         raise ValueError(f"global layer {global_layer} must be in 1..{num_layers - 1}")
     out_dir.mkdir(parents=True, exist_ok=True)
+    in_place = graph_io.IN_PLACE_KV[flavour]
+    translations = translation_table(flavour, rollout_block)
     weight_names = {p.data_ptr(): n for n, p in model.named_parameters(remove_duplicate=False)}
     batch, new, past = _dims()
     hidden = torch.zeros(_BATCH, _NEW, cfg.hidden_size, dtype=dtype)
     positions = torch.arange(_NEW).expand(_BATCH, _NEW).contiguous()
-    past_length = torch.tensor(_PAST, dtype=torch.int64)
+    past_length = torch.tensor(0, dtype=torch.int64)
     token_dims = {0: batch, 1: new}
     kv_dims = ({0: batch, 2: past}, {0: batch, 2: past})
+    cut_args, cut_dims = _sample_cut(batch)
     graphs = []
 
-    progress(graph_io.EMBED)
-    graphs.append(_export(_Embed(model), (positions,), ({0: batch, 1: new},), graph_io.EMBED,
-                          *graph_io.embed_io(), out_dir, weight_names))
+    with registered_schemas():
+        progress(graph_io.EMBED)
+        graphs.append(_export(_Embed(model), (positions,), ({0: batch, 1: new},), graph_io.EMBED,
+                              *graph_io.embed_io(), out_dir, weight_names, translations))
 
-    progress(graph_io.PRE)
-    pre = PrePruneGraph(model, global_layer, rollout).eval()
-    pasts = [_sample_past(model, dtype) for _ in range(global_layer)]
-    args = [hidden, positions, past_length, pasts]
-    shapes = [token_dims, token_dims, None, [kv_dims] * global_layer]
-    if rollout:
-        args += [torch.full((_NEW,), 1.0 / _NEW), torch.tensor(0.5)]
-        shapes += [{0: new}, None]
-    graphs.append(_export(pre, tuple(args), tuple(shapes), graph_io.PRE,
-                          *graph_io.pre_io(global_layer, rollout), out_dir, weight_names))
+        progress(graph_io.PRE)
+        pre = PrePruneGraph(model, global_layer, rollout, in_place).eval()
+        pasts = [_sample_past(model, dtype) for _ in range(global_layer)]
+        args = [hidden, positions, past_length, pasts, *cut_args]
+        shapes = [token_dims, token_dims, None, [kv_dims] * global_layer, *cut_dims]
+        if rollout:
+            args += [torch.full((_NEW,), 1.0 / _NEW), torch.tensor(0.5), torch.tensor(True)]
+            shapes += [{0: new}, None, None]
+        graphs.append(_export(pre, tuple(args), tuple(shapes), graph_io.PRE,
+                              *graph_io.pre_io(global_layer, rollout), out_dir, weight_names, translations))
 
-    progress(graph_io.TOPK_GATHER)
-    import onnx
-
-    topk_path = out_dir / f"{graph_io.TOPK_GATHER}.onnx"
-    onnx.save(topk_gather_model(cfg.hidden_size, _onnx_type(dtype)), topk_path)
-    _check(topk_path)
-    graphs.append(ExportedGraph(graph_io.TOPK_GATHER, topk_path, *graph_io.topk_gather_io()))
-
-    for layer in range(global_layer, num_layers):
-        name = graph_io.post(layer)
-        progress(name)
-        final = layer == num_layers - 1
-        module = PostLayerGraph(model, layer, final).eval()
-        args = (hidden, positions, past_length, *_sample_past(model, dtype))
-        shapes = (token_dims, token_dims, None, *kv_dims)
-        graphs.append(_export(module, args, shapes, name, *graph_io.post_io(layer, final), out_dir, weight_names))
+        for layer in range(global_layer, num_layers):
+            name = graph_io.post(layer)
+            progress(name)
+            final = layer == num_layers - 1
+            module = PostLayerGraph(model, layer, final, in_place).eval()
+            args = (hidden, positions, past_length, *_sample_past(model, dtype))
+            shapes = (token_dims, token_dims, None, *kv_dims)
+            if not final:
+                args, shapes = (*args, *cut_args), (*shapes, *cut_dims)
+            graphs.append(_export(module, args, shapes, name, *graph_io.post_io(layer, final), out_dir,
+                                  weight_names, translations))
     return graphs
+
+
+def _sample_cut(batch):
+    """TopKGather inputs for tracing (candidates 0..3, protected 4..6, keep 1) and their dynamic dims."""
+    candidates = torch.arange(4).expand(_BATCH, 4).contiguous()
+    protected = torch.arange(4, _NEW).expand(_BATCH, _NEW - 4).contiguous()
+    keep = torch.zeros(1, dtype=torch.int64)
+    dims = ({0: batch, 1: torch.export.Dim("candidates", min=0)}, {0: batch, 1: torch.export.Dim("protected", min=0)},
+            {0: torch.export.Dim("keep", min=0)})
+    return (candidates, protected, keep), dims
 
 
 def _onnx_type(dtype: torch.dtype) -> int:

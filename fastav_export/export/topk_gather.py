@@ -1,4 +1,4 @@
-"""TopKGather: the selection op between graphs, as an ONNX function and in numpy.
+"""TopKGather: the selection op at every cut, as an ONNX function and in numpy.
 
     TopKGather(scores [B, N] fp32, hidden_states [B, N, D], position_ids [B, N] int64,
                candidates [B, C] int64, protected [B, M] int64, keep [k] int64)
@@ -17,6 +17,10 @@ output shape is a shape expression and never depends on data. TensorRT needs tha
 replace the node by the `TopKGather` plugin (domain/namespace `fastav`, version 1):
 the node carries `plugin_namespace` and `plugin_version` for its ONNX parser, while
 ONNX Runtime and `onnx.reference` run the model-local function body.
+
+The op sits inside the pre graph (the global cut) and every post graph but the last
+(the fine cut), where it picks the rows that the rest of the layer computes;
+`topk_gather_model` wraps it alone, to test the function and the plugin.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ DOMAIN = "fastav"
 OP_TYPE = "TopKGather"
 PLUGIN_VERSION = "1"
 PLUGIN_NAMESPACE = "fastav"
-OPSET = 20
+OPSET = 23  # the standard Attention op needs 23; every graph and function uses one opset
 INPUTS, OUTPUTS = TOPK_INPUTS, TOPK_OUTPUTS
 
 
@@ -49,7 +53,7 @@ def topk_gather_reference(scores, hidden, positions, candidates, protected, k: i
     return index, hidden[rows, index], positions[rows, index]
 
 
-def _function() -> onnx.FunctionProto:
+def topk_gather_function() -> onnx.FunctionProto:
     nodes = [
         helper.make_node("Shape", ["keep"], ["k"]),
         # TopK breaks ties by slot; sorting the candidates first makes that the token index,
@@ -115,7 +119,7 @@ def topk_gather_model(hidden_size: int, hidden_type: int = TensorProto.FLOAT) ->
     ]
     graph = helper.make_graph([topk_gather_node(INPUTS, OUTPUTS)], "topk_gather", inputs, outputs)
     model = helper.make_model(
-        graph, functions=[_function()], producer_name="fastav-export",
+        graph, functions=[topk_gather_function()], producer_name="fastav-export",
         opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(DOMAIN, 1)],
     )
     model.ir_version = 10

@@ -14,7 +14,7 @@ from ..errors import FastAVError
 from ..graph_pipeline import TORCH_DTYPES, GraphPipeline
 from ..layout import TokenLayout
 from ..pruning_config import PruningConfig
-from .sessions import check_onnxruntime_version, load_session, run_bound
+from .sessions import bind, load_session
 
 ORT_PRECISIONS = ("fp32", "fp16")  # ONNX Runtime's CPU provider has no bf16 kernels
 
@@ -27,20 +27,37 @@ class OrtGraphs:
 
     def __init__(self, manifest: EngineManifest, threads: int | None = None):
         if "ort" not in manifest.backends:
-            raise FastAVError(f"{manifest.path} has no ONNX Runtime artifacts (built with --export-only): "
-                              "rebuild it without --export-only")
+            raise FastAVError(f"{manifest.path} was not built for ONNX Runtime (--export-only or --backend trt): "
+                              "rebuild it with --backend ort")
         if manifest.precision not in ORT_PRECISIONS:
             raise FastAVError(f"ONNX Runtime's CPU provider cannot run {manifest.precision} engines: "
                               "build with --fp16 or fp32 for --backend ort")
         self.dtype = TORCH_DTYPES[manifest.precision]
-        ort = manifest.backends["ort"]
-        check_onnxruntime_version(manifest.versions.get("onnxruntime"), manifest.path)
-        self.sessions = {name: load_session(manifest.file(path), ort["session"], manifest.precision, threads)
-                         for name, path in ort["models"].items()}
+        settings = manifest.backends["ort"]["session"]
+        self.sessions = {name: load_session(manifest.file(entry.onnx), settings, manifest.precision, threads)
+                         for name, entry in manifest.graphs.items()}
 
     def run(self, graph: str, inputs: dict[str, torch.Tensor], outputs: dict[str, torch.Tensor]) -> None:
-        run_bound(self.sessions[graph], {name: tensor.contiguous().numpy() for name, tensor in inputs.items()},
-                  {name: tensor.numpy() for name, tensor in outputs.items()})
+        self.prepare(graph, inputs, outputs)()
+
+    def prepare(self, graph: str, inputs: dict[str, torch.Tensor], outputs: dict[str, torch.Tensor]):
+        """The graph bound once to these tensors (torch CPU tensors viewed as numpy: no copies)."""
+        for name, tensor in inputs.items():
+            if not tensor.is_contiguous():
+                raise ValueError(f"{graph}: input {name} is not contiguous")
+        return _BoundGraph(self.sessions[graph], inputs, outputs)
+
+
+class _BoundGraph:
+    """One session bound to fixed tensors; it holds them, since the binding keeps only their addresses."""
+
+    def __init__(self, session, inputs: dict[str, torch.Tensor], outputs: dict[str, torch.Tensor]):
+        self.session, self.tensors = session, (dict(inputs), dict(outputs))
+        self.binding = bind(session, {name: t.numpy() for name, t in inputs.items()},
+                            {name: t.numpy() for name, t in outputs.items()})
+
+    def __call__(self) -> None:
+        self.session.run_with_iobinding(self.binding)
 
 
 class OrtPipeline(GraphPipeline):

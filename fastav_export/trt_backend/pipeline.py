@@ -8,7 +8,7 @@ current stream (one stream per pipeline). Each engine has two optimisation profi
 a prefill.
 
 Decoding has fixed shapes (one token, each layer's whole KV buffer as the past), so
-`TrtPipeline` captures one decode step (embed, pre, post layers) in a CUDA graph
+`TrtPipeline` captures the shared `DecodeStep` (embed, pre, post layers) in a CUDA graph
 after the first step of each request and replays it: per step only the token ids,
 the position, the past lengths and the slots where new keys/values go change, and
 those live in static device tensors that are updated before each replay.
@@ -21,7 +21,7 @@ import torch
 from .. import graph_io
 from ..engine_dir import EngineManifest
 from ..errors import FastAVError
-from ..graph_pipeline import TORCH_DTYPES, GraphPipeline
+from ..graph_pipeline import TORCH_DTYPES, DecodeStep, GraphPipeline
 from ..layout import TokenLayout
 from ..pruning_config import PruningConfig
 from .profiles import DECODE, PREFILL
@@ -59,8 +59,6 @@ class TrtGraphs:
 
     @staticmethod
     def _phase(graph: str, inputs: dict[str, torch.Tensor]) -> int:
-        if graph == graph_io.TOPK_GATHER:
-            return PREFILL
         if graph == graph_io.EMBED:
             return DECODE if inputs["input_ids"].shape[1] == 1 else PREFILL
         past = next((t for name, t in inputs.items() if name.startswith("past_key_values.")), None)
@@ -81,6 +79,11 @@ class TrtGraphs:
             dtype = self._torch_dtypes[self.engines[graph].get_tensor_dtype(name)]
             self._unused[key] = torch.empty(shape, dtype=dtype, device=self.device)
         return self._unused[key]
+
+    def prepare(self, graph: str, inputs: dict[str, torch.Tensor], outputs: dict[str, torch.Tensor]):
+        # A context serves prefill and decode calls, so each call sets its shapes and addresses
+        # again (host-side only: a CUDA-graph replay of the step never calls this).
+        return lambda: self.run(graph, inputs, outputs)
 
     def run(self, graph: str, inputs: dict[str, torch.Tensor], outputs: dict[str, torch.Tensor]) -> None:
         context = self.contexts[graph]
@@ -107,100 +110,39 @@ class TrtGraphs:
 
 
 class TrtPipeline(GraphPipeline):
-    """The `trt` backend: same interface as `TorchReference` and `OrtPipeline`."""
+    """The `trt` backend: same interface as `TorchReference` and `OrtPipeline`.
+
+    Decoding replays the shared `DecodeStep` as a CUDA graph: its first step runs
+    eagerly (TensorRT finishes its lazy set-up for the decode shapes there, as it must
+    before capture), then the step's graph calls and KV writes are captured once.
+    """
 
     name = "trt"
 
     def __init__(self, manifest: EngineManifest, layout: TokenLayout, config: PruningConfig,
-                 cuda_graphs: bool = True, graphs: TrtGraphs | None = None):
+                 graphs: TrtGraphs | None = None):
         super().__init__(manifest, layout, config, graphs or TrtGraphs(manifest))
-        self.cuda_graphs = cuda_graphs
-        self._decode_step: StaticDecodeStep | None = None
+        self._cuda_graph: torch.cuda.CUDAGraph | None = None
 
     def prefill(self, inputs_embeds, max_new_tokens: int = 0, position_ids=None):
         max_batch = self.manifest.backends["trt"]["limits"]["max_batch"]
         if len(inputs_embeds) > max_batch:
             raise FastAVError(f"{len(inputs_embeds)} rows exceed the TensorRT engines' limit of {max_batch}: "
                               f"rebuild with --max-batch {len(inputs_embeds)}")
-        self._decode_step = None  # new buffers: a captured step would write into the old ones
+        self._cuda_graph = None  # new buffers: a captured step would write into the old ones
         return super().prefill(inputs_embeds, max_new_tokens, position_ids)
 
     def decode(self, token_ids) -> torch.Tensor:
-        if not self.cuda_graphs:
-            return super().decode(token_ids)
         self.check_decode()
+        ids = torch.as_tensor(token_ids).reshape(-1, 1)
         if self._decode_step is None:
-            self._decode_step = StaticDecodeStep(self, torch.as_tensor(token_ids).shape[0])
-        return self._decode_step(token_ids)
-
-
-class StaticDecodeStep:
-    """One decode step over static tensors: run eagerly once, then captured and replayed.
-
-    The first call runs the step eagerly (TensorRT finishes its lazy set-up for the
-    decode shapes there, as it must before capture), then captures it; later calls
-    replay the graph. New keys/values are written with `index_copy_` at a slot held
-    in a device tensor, so the captured graph writes where each step needs.
-    """
-
-    def __init__(self, pipeline: TrtPipeline, batch: int):
-        p = self.pipeline = pipeline
-        device, D = p.device, p.manifest.dims.hidden_size
-        long = {"dtype": torch.int64, "device": device}
-        self.ids = torch.zeros((batch, 1), **long)
-        self.position = torch.zeros((batch, 1), **long)
-        # past_length of the pre graph (layers 0..K-1 share one length) and of each post layer
-        self.lengths = {layer: torch.zeros((), **long) for layer in [0, *range(p.K, p.num_layers)]}
-        self.slots = {layer: torch.zeros(1, **long) for layer in self.lengths}
-        self.hidden = [p._empty((batch, 1, D)) for _ in range(p.num_layers - p.K + 1)]
-        self.presents = {layer: [p._empty((batch, p.kv_heads, 1, p.head_dim)) for _ in range(2)]
-                         for layer in range(p.num_layers)}
-        self.scores = {layer: p._empty((batch, p._buffers[layer][0].shape[2] + 1), torch.float32)
-                       for layer in range(p.K, p.num_layers)}
-        self.logits = p._empty((batch, p.manifest.dims.vocab_size), torch.float32)
-        self.rollout = p._rollout_placeholders()
-        self.graph: torch.cuda.CUDAGraph | None = None
-
-    def _write(self, layers, slot_layer: int) -> None:
-        for layer in layers:
-            for buffer, present in zip(self.pipeline._buffers[layer], self.presents[layer], strict=True):
-                buffer.index_copy_(2, self.slots[slot_layer], present)
-
-    def _step(self) -> None:
-        p, run = self.pipeline, self.pipeline.graphs.run
-        run(graph_io.EMBED, {"input_ids": self.ids}, {"inputs_embeds": self.hidden[0]})
-        pre_layers = range(p.K)
-        run(graph_io.PRE,
-            {"inputs_embeds": self.hidden[0], "position_ids": self.position, "past_length": self.lengths[0],
-             **p._past_inputs(pre_layers), **self.rollout},
-            {"hidden_states": self.hidden[1],
-             **{name: t for layer in pre_layers
-                for name, t in zip(graph_io.present(layer), self.presents[layer], strict=True)}})
-        self._write(pre_layers, 0)
-        for i, layer in enumerate(range(p.K, p.num_layers)):
-            final = layer == p.num_layers - 1
-            head = {"logits": self.logits} if final else {"layer_output": self.hidden[i + 2]}
-            run(graph_io.post(layer),
-                {"hidden_states": self.hidden[i + 1], "position_ids": self.position,
-                 "past_length": self.lengths[layer], **p._past_inputs([layer])},
-                {**head, "last_query_scores": self.scores[layer],
-                 **dict(zip(graph_io.present(layer), self.presents[layer], strict=True))})
-            self._write([layer], layer)
-
-    def __call__(self, token_ids) -> torch.Tensor:
-        p = self.pipeline
-        self.ids.copy_(torch.as_tensor(token_ids).reshape(-1, 1))
-        self.position.copy_(p._next_position)
-        for layer, length in self.lengths.items():
-            length.fill_(p._lengths[layer])
-            self.slots[layer].fill_(p._lengths[layer])
-        if self.graph is None:
-            self._step()  # eager: TensorRT's set-up for these shapes happens before capture
-            self.graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self.graph):
-                self._step()  # recorded only: capture runs nothing
-        else:
-            self.graph.replay()
-        p._lengths = [length + 1 for length in p._lengths]
-        p._next_position = p._next_position + 1
-        return self.logits.clone()
+            self._decode_step = DecodeStep(self, ids.shape[0])
+            logits = self._decode_step(ids)  # eager
+            self._cuda_graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self._cuda_graph):
+                self._decode_step.run_graphs()  # recorded only: capture runs nothing
+            return logits
+        step = self._decode_step
+        step.update(ids)
+        self._cuda_graph.replay()
+        return step.advance()

@@ -8,9 +8,11 @@ Each graph gets two profiles (TensorRT picks one per execution context call):
                entries for a request, up to max_tokens + max_new_tokens.
 
 The limits are ranges, not the built layout's counts, because run-time overrides
-(`--fine-ratio`, budgets, another layout up to `max_tokens`) change n_l. TopKGather
-only runs in prefill, so both of its profiles are the prefill one. Shapes are plain
-tuples here so this module, and its tests, need no TensorRT.
+(`--fine-ratio`, budgets, another layout up to `max_tokens`) change n_l. The cut
+inputs inside the pre and post graphs (TopKGather's candidates, protected tokens and
+kept count) are ranges up to the token limit in prefill; in decode every cut keeps its
+one token (no candidates, one protected token). Shapes are plain tuples here so this
+module, and its tests, need no TensorRT.
 """
 
 from __future__ import annotations
@@ -60,20 +62,28 @@ def _ranges(shapes: dict[str, tuple]) -> dict[str, ShapeRange]:
     return out
 
 
-def _layer_profiles(dims: DecoderDims, limits: Limits, n_layer: int, layers, first: dict) -> list[dict]:
-    """Prefill and decode profiles of a graph whose first inputs are `first` and that owns `layers`' KV."""
+def _layer_profiles(dims: DecoderDims, limits: Limits, n_layer: int, layers, first: dict,
+                    cut: tuple[int, int, int] | None) -> list[dict]:
+    """Prefill and decode profiles of a graph whose first inputs are `first` and that owns `layers`' KV.
+
+    cut: the built schedule's (candidates, protected, kept candidates) at the graph's cut, or None.
+    """
     batch = _span(1, 1, limits.max_batch)
     kv = (dims.num_kv_heads,)
     hd = (dims.head_size,)
     prefill_q = _span(1, n_layer, limits.max_tokens)
     decode_past = _span(1, n_layer + limits.max_new_tokens, limits.max_tokens + limits.max_new_tokens)
     profiles = []
-    for q, past in ((prefill_q, 0), ((1, 1, 1), decode_past)):
+    for q, past, decode in ((prefill_q, 0, False), ((1, 1, 1), decode_past, True)):
         shapes = {name: (batch, *[q if d == "q" else d for d in dims_]) for name, dims_ in first.items()}
         shapes["past_length"] = ()
         for layer in layers:
             for name in graph_io.past(layer):
                 shapes[name] = (batch, *kv, past, *hd)
+        if cut is not None:
+            candidates, protected, keep = ((0, 0, 0), (1, 1, 1), (0, 0, 0)) if decode else (
+                _span(0, n, limits.max_tokens) for n in cut)
+            shapes.update({"candidates": (batch, candidates), "protected": (batch, protected), "keep": (keep,)})
         profiles.append(_ranges(shapes))
     return profiles
 
@@ -90,27 +100,25 @@ def graph_profiles(dims: DecoderDims, schedule: PruningSchedule, limits: Limits,
     embed_decode = _ranges({"input_ids": (batch, 1)})
     profiles[graph_io.EMBED] = [embed_prefill, embed_decode]
 
-    pre = _layer_profiles(dims, limits, n[0], range(K), {"inputs_embeds": ("q", D), "position_ids": ("q",)})
+    def cut(layer: int, kept: int) -> tuple[int, int, int]:
+        """(candidates, protected, kept candidates) of the cut after `layer` in the built schedule."""
+        return schedule.candidates[layer], n[layer] - schedule.candidates[layer], kept
+
+    pre = _layer_profiles(dims, limits, n[0], range(K), {"inputs_embeds": ("q", D), "position_ids": ("q",)},
+                          cut(K - 1, schedule.candidates[K]))
     if rollout:
         # rollout_weights has one weight per query row: [q] (a placeholder [1] in decode).
         pre[PREFILL]["rollout_weights"] = _ranges({"w": (_span(1, n[0], limits.max_tokens),)})["w"]
         pre[DECODE]["rollout_weights"] = ShapeRange((1,), (1,), (1,))
         for profile in pre:
-            profile["rollout_alpha"] = ShapeRange((), (), ())
+            profile["rollout_alpha"] = profile["rollout_enabled"] = ShapeRange((), (), ())
     profiles[graph_io.PRE] = pre
 
     for layer in range(K, L):
+        final = layer == L - 1
         profiles[graph_io.post(layer)] = _layer_profiles(
-            dims, limits, n[layer], [layer], {"hidden_states": ("q", D), "position_ids": ("q",)})
-
-    # TopKGather at the global cut: n_{K-1} tokens in, n_K out; it serves every fine cut too.
-    tokens = _span(1, n[K - 1], limits.max_tokens)
-    candidates = _span(0, schedule.candidates[K - 1], limits.max_tokens)
-    protected = _span(0, n[K - 1] - schedule.candidates[K - 1], limits.max_tokens)
-    keep = _span(0, schedule.candidates[K], limits.max_tokens)
-    topk = _ranges({"scores": (batch, tokens), "hidden_states": (batch, tokens, D), "position_ids": (batch, tokens),
-                    "candidates": (batch, candidates), "protected": (batch, protected), "keep": (keep,)})
-    profiles[graph_io.TOPK_GATHER] = [topk, topk]
+            dims, limits, n[layer], [layer], {"hidden_states": ("q", D), "position_ids": ("q",)},
+            None if final else cut(layer, schedule.candidates[layer] - schedule.drops[layer]))
     return profiles
 
 

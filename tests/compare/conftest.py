@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("polygraphy", reason="Polygraphy is not installed: pip install fastav-export[compare]")
 
-ENGINE_MODEL = "videollama2-tiny"  # 6 layers, K = 3: graphs pre, topk_gather, post_3..post_5, embed
+ENGINE_MODEL = "videollama2-tiny"  # 6 layers, K = 3: graphs pre, post_3..post_5, embed
 
 
 @pytest.fixture

@@ -27,7 +27,6 @@ def test_every_graph_input_has_a_range_in_both_profiles(name, rollout):
     _, schedule, profiles = _profiles(name, rollout)
     K, L = schedule.global_layer, schedule.num_layers
     inputs = {graph_io.EMBED: graph_io.embed_io()[0], graph_io.PRE: graph_io.pre_io(K, rollout)[0],
-              graph_io.TOPK_GATHER: graph_io.topk_gather_io()[0],
               **{graph_io.post(layer): graph_io.post_io(layer, layer == L - 1)[0] for layer in range(K, L)}}
     assert set(profiles) == set(inputs)
     for graph, names in inputs.items():
@@ -69,14 +68,19 @@ def test_decode_is_one_token_over_the_whole_buffer():
     assert profiles[graph_io.PRE][DECODE]["rollout_weights"].max == (1,)
 
 
-def test_topk_gather_is_tuned_for_the_global_cut():
+def test_cuts_are_tuned_for_the_schedule_and_keep_one_token_in_decode():
     _, schedule, profiles = _profiles("videollama2-tiny")
     K = schedule.global_layer
-    prefill, decode = profiles[graph_io.TOPK_GATHER]
-    assert prefill == decode
-    assert prefill["scores"].opt == (1, schedule.tokens[K - 1])
+    prefill, decode = profiles[graph_io.PRE]
+    assert prefill["candidates"].opt == (1, schedule.candidates[K - 1])  # the global cut
     assert prefill["keep"].opt == (schedule.candidates[K],)
     assert prefill["keep"].min == (0,) and prefill["candidates"].min == (1, 0)  # k = 0 and no candidates
+    fine = profiles[graph_io.post(K)][PREFILL]
+    assert fine["keep"].opt == (schedule.candidates[K] - schedule.drops[K],)
+    for graph in (graph_io.PRE, graph_io.post(K)):
+        decode = profiles[graph][DECODE]
+        assert decode["candidates"].max == (4, 0) and decode["protected"].min[1] == 1 and decode["keep"].max == (0,)
+    assert "keep" not in profiles[graph_io.post(schedule.num_layers - 1)][PREFILL]  # the last layer has no cut
 
 
 def test_profiles_are_written_as_plain_json():

@@ -1,0 +1,369 @@
+"""fastav-export against the dense model run by the tools users already have, in one run.
+
+    python benchmarks/peers.py                      # builds what it needs into engines/peers (once)
+    python benchmarks/peers.py --rounds 7 --json peers.json
+
+Model: a mid-size random-weight Qwen2 (hidden 512, 8 layers, FFN 1536, 8 query / 2 KV
+heads, vocab 1024) saved with `save_pretrained`; input: the full 2,892-token VideoLLaMA2
+layout as `inputs_embeds` (seeded synthetic embeddings, the same file for every
+variant); batch 1; fp32 on the CPU. Variants, each in its own worker process (so each
+has its own peak RSS), all using every core:
+
+  fastav dense        fastav-export's ONNX Runtime engine (positional build) with pruning off
+  fastav positional   the same engine with the paper-like positional preset
+  fastav rollout      an engine built with rollout, rollout at run time (same budget)
+  transformers        Qwen2ForCausalLM.from_pretrained(attn_implementation="sdpa"), dense,
+                      prefill with a DynamicCache, then one token per step
+  onnxruntime-genai   the graph onnxruntime-genai's model builder writes for the checkpoint
+                      (fp32 CPU, exclude_embeds=true prune_lm_head=true: GroupQueryAttention,
+                      packed QKV, rotary inside), dense, run by ONNX Runtime as genai runs it:
+                      one session, past and present bound to one KV buffer per layer. (genai's
+                      own Generator cannot take inputs_embeds for a plain qwen2 model.)
+
+Each round is one prefill and --decode-steps greedy decode steps per variant; the
+variants take turns (in a rotating order) and a short pause separates them, so no
+variant's idle threads spin while another is timed. Prints prefill ms, decode ms/token
+and peak RSS (median [min-max] over the rounds; RSS per round, plus the peak while
+loading), the greedy tokens' agreement, and whether each target of issue 11 is met.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+VARIANTS = ("fastav dense", "fastav positional", "fastav rollout", "transformers", "onnxruntime-genai")
+DENSE_PEERS = ("transformers", "onnxruntime-genai")
+MID_SIZE = dict(hidden_size=512, intermediate_size=1536, num_layers=8, num_heads=8, num_kv_heads=2, vocab_size=1024)
+
+
+# ---- setup (parent) -------------------------------------------------------------------
+
+def _layout():
+    from fastav_export.models import get_model_spec
+
+    return get_model_spec("videollama2").default_layout()
+
+
+def prepare(work: Path, decode_steps: int, log) -> None:
+    """The checkpoint, the inputs, the fastav engines and the genai graph, each built once."""
+    import torch
+
+    from fastav_export.models.registry import DecoderDims
+    from fastav_export.synthetic_inputs import synthetic_embeds
+    from fastav_export.torch_backend.model_factory import random_qwen2
+
+    work.mkdir(parents=True, exist_ok=True)
+    checkpoint = work / "checkpoint"
+    dims = DecoderDims(**MID_SIZE)
+    model = random_qwen2(dims, seed=0, std=0.02)
+    if not (checkpoint / "config.json").is_file():
+        log(f"writing the mid-size checkpoint to {checkpoint}")
+        model.save_pretrained(checkpoint)
+        _write_tokenizer(checkpoint)  # genai's builder reads one; its ids are never used here
+    layout = _layout()
+    embeds_path = work / "embeds.npy"
+    if not embeds_path.is_file():
+        with torch.no_grad():
+            np.save(embeds_path, synthetic_embeds(model.model.embed_tokens.weight, layout, 1, seed=0).numpy())
+    for policy in ("positional", "rollout"):
+        _build_fastav(model, dims, layout, policy, work / f"fastav-{policy}", decode_steps, log)
+    genai = work / "genai"
+    if not (genai / "model.onnx").is_file():
+        log(f"building the onnxruntime-genai graph into {genai}")
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(checkpoint),
+                        "-o", str(genai), "-p", "fp32", "-e", "cpu", "-c", str(work / "genai-cache"),
+                        "--extra_options", "exclude_embeds=true", "prune_lm_head=true"],
+                       check=True, stdout=subprocess.DEVNULL)
+        log(f"  built in {time.perf_counter() - started:.1f} s")
+
+
+def _write_tokenizer(directory: Path) -> None:
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"<|endoftext|>": 0, **{f"t{i}": i for i in range(1, MID_SIZE["vocab_size"])}}
+    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<|endoftext|>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    special = "<|endoftext|>"
+    PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token=special, pad_token=special,
+                            bos_token=special).save_pretrained(directory)
+
+
+def _build_fastav(model, dims, layout, policy: str, out: Path, decode_steps: int, log) -> None:
+    from fastav_export.build import build_engine
+    from fastav_export.engine_dir import FORMAT_VERSION, MANIFEST
+    from fastav_export.models import get_model_spec
+
+    manifest = out / MANIFEST
+    if manifest.is_file():
+        built = json.loads(manifest.read_text())
+        if (built.get("format_version") == FORMAT_VERSION
+                and built["limits"]["max_new_tokens"] >= decode_steps + 1):
+            return
+    config = replace(get_model_spec("videollama2").preset, global_policy=policy).resolve(dims.num_layers)
+    log(f"building the fastav {policy} engine into {out}")
+    started = time.perf_counter()
+    build_engine(model, model_name="videollama2-mid", source={"kind": "random", "seed": 0}, dims=dims,
+                 precision="fp32", layout=layout, config=config, max_tokens=layout.n_tokens,
+                 max_new_tokens=decode_steps + 1, out=out)
+    log(f"  built in {time.perf_counter() - started:.1f} s")
+
+
+# ---- workers: one variant each, driven over stdin/stdout -------------------------------
+
+class _GenaiGraph:
+    """The onnxruntime-genai graph as genai runs it: one session, one shared KV buffer per layer."""
+
+    def __init__(self, directory: Path, table: np.ndarray, threads: int):
+        import onnxruntime as ort
+
+        config = json.loads((directory / "genai_config.json").read_text())["model"]["decoder"]
+        self.layers, self.kv_heads = config["num_hidden_layers"], config["num_key_value_heads"]
+        self.head_size, self.table = config["head_size"], table
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(directory / config["filename"]), options,
+                                            providers=["CPUExecutionProvider"])
+        self.device = "cpu"
+
+    def _run(self, embeds: np.ndarray):
+        import torch
+
+        binding = self.session.io_binding()
+        total = self.length + embeds.shape[1]
+        binding.bind_cpu_input("inputs_embeds", np.ascontiguousarray(embeds, np.float32))
+        binding.bind_cpu_input("attention_mask", np.ones((embeds.shape[0], total), np.int64))
+        for layer, buffers in enumerate(self.buffers):
+            for kind, buffer in zip(("key", "value"), buffers):
+                binding.bind_cpu_input(f"past_key_values.{layer}.{kind}", buffer)
+                binding.bind_output(f"present.{layer}.{kind}", "cpu", 0, np.float32, list(buffer.shape),
+                                    buffer.ctypes.data)
+        logits = np.empty((embeds.shape[0], 1, self.table.shape[0]), np.float32)
+        binding.bind_output("logits", "cpu", 0, np.float32, list(logits.shape), logits.ctypes.data)
+        self.session.run_with_iobinding(binding)
+        self.length = total
+        return torch.from_numpy(logits[:, -1])
+
+    def prefill(self, inputs_embeds, max_new_tokens: int):
+        from fastav_export.generation import PrefillOutput
+
+        batch, n, _ = inputs_embeds.shape
+        shape = (batch, self.kv_heads, n + max_new_tokens, self.head_size)
+        self.buffers = [(np.zeros(shape, np.float32), np.zeros(shape, np.float32)) for _ in range(self.layers)]
+        self.length = 0
+        return PrefillOutput(logits=self._run(inputs_embeds.numpy()), kept={})
+
+    def decode(self, ids):
+        return self._run(self.table[ids.numpy()][:, None])
+
+
+class _Transformers:
+    """Qwen2ForCausalLM with SDPA and a DynamicCache, as users run it."""
+
+    def __init__(self, checkpoint: Path):
+        import torch
+        from transformers import Qwen2ForCausalLM
+
+        torch.set_grad_enabled(False)
+        self.model = Qwen2ForCausalLM.from_pretrained(checkpoint, attn_implementation="sdpa", dtype=torch.float32)
+        self.model.eval()
+        self.device = "cpu"
+
+    def prefill(self, inputs_embeds, max_new_tokens: int):
+        from transformers import DynamicCache
+
+        from fastav_export.generation import PrefillOutput
+
+        self.cache = DynamicCache()
+        out = self.model(inputs_embeds=inputs_embeds, past_key_values=self.cache, use_cache=True, logits_to_keep=1)
+        return PrefillOutput(logits=out.logits[:, -1].float(), kept={})
+
+    def decode(self, ids):
+        out = self.model(input_ids=ids[:, None], past_key_values=self.cache, use_cache=True)
+        return out.logits[:, -1].float()
+
+
+def _open_variant(name: str, work: Path, threads: int):
+    import torch
+
+    torch.set_num_threads(threads)
+    if name == "transformers":
+        return _Transformers(work / "checkpoint")
+    if name == "onnxruntime-genai":
+        from safetensors.numpy import load_file
+
+        table = load_file(work / "checkpoint" / "model.safetensors")["model.embed_tokens.weight"]
+        return _GenaiGraph(work / "genai", table, threads)
+    from fastav_export.backends import open_engine_backend
+    from fastav_export.engine_dir import load_engine_dir
+    from fastav_export.pruning_config import PruningConfig
+
+    policy = "rollout" if name == "fastav rollout" else "positional"
+    manifest = load_engine_dir(work / f"fastav-{policy}")
+    config = manifest.pruning
+    if name == "fastav dense":
+        config = replace(PruningConfig.dense(), global_layer=manifest.global_layer)
+    return open_engine_backend(manifest, manifest.layout, config, "ort", threads=threads)
+
+
+def worker(name: str, work: Path, threads: int, decode_steps: int) -> None:
+    """Load the variant, then answer each `round` line on stdin with one JSON line on stdout."""
+    import torch
+
+    from fastav_export.bench import peak_rss_mb, run_round
+
+    embeds = torch.from_numpy(np.load(work / "embeds.npy"))
+    backend = _open_variant(name, work, threads)
+    print(json.dumps({"loaded": True, "load_peak_rss_mb": peak_rss_mb()}), flush=True)
+    for line in sys.stdin:
+        if line.strip() != "round":
+            break
+        result = run_round(backend, embeds, decode_steps)
+        print(json.dumps(result.__dict__), flush=True)
+
+
+# ---- the run (parent) -----------------------------------------------------------------
+
+class _Worker:
+    def __init__(self, name: str, args):
+        command = [sys.executable, __file__, "--worker", name, "--work", str(args.work),
+                   "--threads", str(args.threads), "--decode-steps", str(args.decode_steps)]
+        self.name = name
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                        env={**os.environ, "PYTHONPATH": str(ROOT)})
+        self.load_peak = self._read()["load_peak_rss_mb"]
+
+    def _read(self) -> dict:
+        line = self.process.stdout.readline()
+        if not line:
+            raise SystemExit(f"error: the {self.name} worker died (see its output above)")
+        return json.loads(line)
+
+    def round(self) -> dict:
+        self.process.stdin.write("round\n")
+        self.process.stdin.flush()
+        return self._read()
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
+def _stats(values: list[float], digits: int) -> str:
+    return f"{statistics.median(values):.{digits}f} [{min(values):.{digits}f}-{max(values):.{digits}f}]"
+
+
+def _targets(median: dict, peak: dict, flops_early: float) -> list[tuple[str, float, float, bool]]:
+    """(description, measured, limit, met) for each target of issue 11."""
+    fastest = min(median[p]["prefill_ms"] for p in DENSE_PEERS)
+    genai = median["onnxruntime-genai"]
+    rows = [
+        ("positional pruned prefill / faster dense peer's prefill", median["fastav positional"]["prefill_ms"] / fastest,
+         0.65),
+        ("rollout pruned prefill / faster dense peer's prefill", median["fastav rollout"]["prefill_ms"] / fastest, 0.80),
+        ("fastav dense prefill / onnxruntime-genai dense prefill", median["fastav dense"]["prefill_ms"]
+         / genai["prefill_ms"], 1.15),
+    ]
+    for variant in ("fastav positional", "fastav rollout"):
+        rows.append((f"{variant} decode ms/token / onnxruntime-genai's",
+                     median[variant]["decode_ms_per_token"] / genai["decode_ms_per_token"], 1.0))
+    for variant in ("fastav positional", "fastav rollout"):
+        rows.append((f"{variant}: peak RSS of the process, GB (torch imported)", peak[variant] / 1024, 1.0))
+    rows.append(("`fastav-export flops --model videollama2`: exact MACs with early drop", flops_early, 0.53))
+    return [(text, value, limit, value <= limit) for text, value, limit in rows]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work", type=Path, default=ROOT / "engines" / "peers",
+                        help="checkpoint, engines and genai graph, built on first use (default engines/peers)")
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds per variant (default 5)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds per variant first (default 1)")
+    parser.add_argument("--decode-steps", type=int, default=32, help="greedy decode steps per round (default 32)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads per variant (default: all cores)")
+    parser.add_argument("--pause", type=float, default=0.3, help="seconds between variants (default 0.3)")
+    parser.add_argument("--json", type=Path, help="also write every round's figures as JSON")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        return worker(args.worker, args.work, args.threads, args.decode_steps)
+    if args.rounds < 1 or args.warmup < 0 or args.decode_steps < 1 or args.threads < 1:
+        parser.error("--rounds, --decode-steps and --threads must be at least 1, --warmup at least 0")
+
+    log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
+    sys.path.insert(0, str(ROOT))
+    prepare(args.work, args.decode_steps, log)
+    from fastav_export.flops import flops_report
+    from fastav_export.models import get_model_spec
+    from fastav_export.schedule import make_schedule
+
+    log("starting one worker per variant")
+    workers = {name: _Worker(name, args) for name in VARIANTS}
+    rounds: dict[str, list[dict]] = {name: [] for name in VARIANTS}
+    try:
+        for index in range(args.warmup + args.rounds):
+            order = VARIANTS[index % len(VARIANTS):] + VARIANTS[:index % len(VARIANTS)]
+            for name in order:
+                time.sleep(args.pause)  # the previous variant's threads stop spinning
+                result = workers[name].round()
+                if index >= args.warmup:
+                    rounds[name].append(result)
+            log(f"round {index + 1}/{args.warmup + args.rounds} done"
+                + (" (warm-up)" if index < args.warmup else ""))
+    finally:
+        for w in workers.values():
+            w.close()
+
+    layout = _layout()
+    print(f"model: mid-size random Qwen2 (hidden 512, 8 layers, FFN 1536, 8/2 heads), fp32, CPU, "
+          f"{args.threads} threads per variant; input: {layout.describe()}, batch 1")
+    print(f"rounds: {args.warmup} warm-up + {args.rounds} timed, {args.decode_steps} decode steps each, "
+          "variants interleaved")
+    print(f"{'variant':<19} {'prefill ms':>22} {'decode ms/token':>22} {'peak RSS MiB (round)':>22} "
+          f"{'loading':>8}")
+    median, peak = {}, {}
+    for name in VARIANTS:
+        r = rounds[name]
+        median[name] = {key: statistics.median(x[key] for x in r) for key in ("prefill_ms", "decode_ms_per_token")}
+        peak[name] = max(workers[name].load_peak, *(x["peak_rss_mb"] for x in r))
+        print(f"{name:<19} {_stats([x['prefill_ms'] for x in r], 1):>22} "
+              f"{_stats([x['decode_ms_per_token'] for x in r], 2):>22} "
+              f"{_stats([x['peak_rss_mb'] for x in r], 0):>22} {workers[name].load_peak:>8.0f}")
+    tokens = {name: rounds[name][-1]["tokens"][0] for name in VARIANTS}
+    same = [name for name in VARIANTS if tokens[name] == tokens["transformers"]]
+    print(f"greedy tokens equal to transformers' ({len(tokens['transformers'])} tokens): {', '.join(same)}")
+
+    spec = get_model_spec("videollama2")
+    report_7b = flops_report(spec.dims, make_schedule(spec.default_layout(), spec.preset, spec.dims.num_layers))
+    from fastav_export.models.registry import DecoderDims
+
+    mid = DecoderDims(**MID_SIZE)
+    mid_report = flops_report(mid, make_schedule(layout, spec.preset, mid.num_layers))
+    print(f"FLOPs ratio of the positional schedule, this model: {mid_report.describe()}")
+    print(f"FLOPs ratio, VideoLLaMA2 7B dims: {report_7b.describe()}")
+    targets = _targets(median, peak, report_7b.exact_ratio)
+    print("targets:")
+    for text, value, limit, met in targets:
+        print(f"  {'met' if met else 'NOT MET':>7}  {text}: {value:.3f} (<= {limit})")
+    print(f"{sum(met for *_, met in targets)} of {len(targets)} targets met")
+    if args.json:
+        args.json.write_text(json.dumps({"rounds": rounds, "load_peak_rss_mb": {n: w.load_peak for n, w in
+                                                                               workers.items()},
+                                         "targets": [dict(zip(("target", "value", "limit", "met"), t))
+                                                     for t in targets]}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

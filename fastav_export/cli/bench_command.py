@@ -1,0 +1,118 @@
+"""Time an engine: prefill and decode with its pruning config and with pruning off, in one run.
+
+Loads the engine once, then runs --warmup untimed rounds and --rounds timed rounds; each
+round is one prefill and --decode-steps greedy decode steps for every variant, the
+variants interleaved (pruned, dense, pruned, dense, ...) so that both see the same
+machine. Both variants run the same graphs: "dense" is the engine with pruning off.
+Prints prefill ms, decode ms/token and the round's peak RSS (median [min-max] over the
+rounds) for each, their ratios, and the FLOPs ratio of the pruned schedule.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+from ..errors import FastAVError
+from .options import add_pruning_arguments, pruning_config_from_args
+
+EXAMPLES = """examples:
+  fastav-export bench engines/videollama2-tiny-fp32
+  fastav-export bench engines/videollama2-tiny-fp32 --rounds 10 --decode-steps 64 --json bench.json
+  fastav-export bench engines/videollama2-fp16 --embeds embeds.npy --layout layout.json
+"""
+
+log = logging.getLogger("fastav_export")
+VARIANTS = ("pruned", "dense")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("engine", metavar="ENGINE_DIR", type=Path, help="engine directory from `fastav-export build`")
+    parser.add_argument("--layout", metavar="FILE", type=Path, help="token layout JSON (default: the engine's)")
+    add_pruning_arguments(parser)
+    group = parser.add_argument_group("benchmark")
+    group.add_argument("--embeds", metavar="FILE.npy", type=Path,
+                       help="decoder input embeddings, float32 [N, D] or [B, N, D] (default: synthetic)")
+    group.add_argument("--batch", type=int, default=1, help="rows of synthetic inputs (default 1)")
+    group.add_argument("--seed", type=int, default=0, help="seed of the synthetic inputs (default 0)")
+    group.add_argument("--rounds", type=int, default=5, help="timed rounds per variant (default 5)")
+    group.add_argument("--warmup", type=int, default=1, help="untimed rounds per variant first (default 1)")
+    group.add_argument("--decode-steps", type=int, default=32, help="greedy decode steps per round (default 32)")
+    group.add_argument("--backend", choices=("ort", "trt"), help="default: trt where its engines can run, else ort")
+    group.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (default: all cores)")
+    group.add_argument("--json", metavar="FILE", type=Path, help="also write every round's figures as JSON")
+
+
+def _check_counts(args) -> None:
+    for name, low in (("rounds", 1), ("warmup", 0), ("decode_steps", 1), ("batch", 1)):
+        if getattr(args, name) < low:
+            raise FastAVError(f"--{name.replace('_', '-')} {getattr(args, name)}: use at least {low}")
+    if args.json is not None and (args.json.is_dir() or not args.json.parent.is_dir()):
+        raise FastAVError(f"--json {args.json}: not a file in an existing directory")
+
+
+def main(args) -> int:
+    from ..backends import check_request, default_backend, open_engine_backend, open_graphs
+    from ..bench import Series, format_stats, run_round
+    from ..engine_dir import load_engine_dir
+    from ..flops import flops_report
+    from ..layout import TokenLayout
+    from ..pruning_config import PruningConfig
+    from ..synthetic_inputs import synthetic_embeds
+    from .run_command import load_embeds
+
+    _check_counts(args)
+    manifest = load_engine_dir(args.engine)
+    dims = manifest.dims
+    layout = TokenLayout.load(args.layout) if args.layout is not None else manifest.layout
+    pruned = pruning_config_from_args(args, None, dims.num_layers, base=manifest.pruning)
+    dense = replace(PruningConfig.dense(), global_layer=manifest.global_layer).resolve(dims.num_layers)
+    for config in (pruned, dense):
+        check_request(manifest, layout, config, args.decode_steps + 1)
+    embeds = load_embeds(args.embeds, dims.hidden_size) if args.embeds is not None else None
+    layout.check_matches(embeds.shape[1] if embeds is not None else layout.n_tokens)
+
+    backend_name = args.backend or default_backend(manifest)
+    graphs = open_graphs(manifest, backend_name, args.threads)  # loaded once, shared by both variants
+    backends = {"pruned": open_engine_backend(manifest, layout, pruned, graphs=graphs),
+                "dense": open_engine_backend(manifest, layout, dense, graphs=graphs)}
+    if embeds is None:
+        embeds = synthetic_embeds(backends["pruned"].embedding_table(), layout, args.batch, args.seed)
+    report = flops_report(dims, backends["pruned"].schedule)
+    print(f"engine: {args.engine} ({manifest.model}, {manifest.precision}, {manifest.flavour} graphs), "
+          f"{backend_name} backend on {backends['pruned'].device}, batch {embeds.shape[0]}")
+    print(f"layout: {layout.describe()}")
+    print(f"pruned: {pruned.describe()}")
+    print(f"rounds: {args.warmup} warm-up + {args.rounds} timed, each one prefill + {args.decode_steps} "
+          "decode steps per variant, interleaved")
+
+    series = {name: Series() for name in VARIANTS}
+    for index in range(args.warmup + args.rounds):
+        for name in VARIANTS:
+            result = run_round(backends[name], embeds, args.decode_steps)
+            if index >= args.warmup:
+                series[name].rounds.append(result)
+        log.info(f"round {index + 1}/{args.warmup + args.rounds}"
+                 f"{' (warm-up)' if index < args.warmup else ''}: "
+                 + ", ".join(f"{n} {series[n].rounds[-1].prefill_ms:.1f} ms" for n in VARIANTS if series[n].rounds))
+
+    print(f"{'variant':<8} {'prefill ms':>24} {'decode ms/token':>24} {'peak RSS MiB':>24}   (median [min-max])")
+    for name in VARIANTS:
+        print(f"{name:<8} {format_stats(series[name], 'prefill_ms'):>24} "
+              f"{format_stats(series[name], 'decode_ms_per_token', 2):>24} "
+              f"{format_stats(series[name], 'peak_rss_mb', 0):>24}")
+    ratios = {key: series["pruned"].stats(key)[0] / series["dense"].stats(key)[0]
+              for key in ("prefill_ms", "decode_ms_per_token")}
+    print(f"ratio (pruned / dense, medians): prefill {ratios['prefill_ms']:.3f}, "
+          f"decode {ratios['decode_ms_per_token']:.3f}")
+    print(f"FLOPs ratio (pruned / dense): {report.describe()}")
+    if args.json is not None:
+        args.json.write_text(json.dumps({
+            "engine": str(args.engine), "backend": backend_name, "batch": int(embeds.shape[0]),
+            "n_tokens": layout.n_tokens, "decode_steps": args.decode_steps,
+            "variants": {name: series[name].to_json() for name in VARIANTS},
+            "ratio": ratios, "flops_ratio": report.to_json()}, indent=1) + "\n")
+        log.info(f"wrote {args.json}")
+    return 0
