@@ -1,5 +1,6 @@
 """fastav-export against the dense model run by the tools users already have, in one run.
 
+    pip install -e ".[bench]"                       # onnxruntime-genai, for its model builder
     python benchmarks/peers.py                      # builds what it needs into engines/peers (once)
     python benchmarks/peers.py --rounds 7 --json peers.json
 
@@ -41,10 +42,11 @@ from pathlib import Path
 
 import numpy as np
 
+from prefill_torch import MID_SIZE  # the mid-size dims every CPU benchmark uses (this script's folder is on sys.path)
+
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = ("fastav dense", "fastav positional", "fastav rollout", "transformers", "onnxruntime-genai")
 DENSE_PEERS = ("transformers", "onnxruntime-genai")
-MID_SIZE = dict(hidden_size=512, intermediate_size=1536, num_layers=8, num_heads=8, num_kv_heads=2, vocab_size=1024)
 
 
 # ---- setup (parent) -------------------------------------------------------------------
@@ -59,13 +61,12 @@ def prepare(work: Path, decode_steps: int, log) -> None:
     """The checkpoint, the inputs, the fastav engines and the genai graph, each built once."""
     import torch
 
-    from fastav_export.models.registry import DecoderDims
     from fastav_export.synthetic_inputs import synthetic_embeds
     from fastav_export.torch_backend.model_factory import random_qwen2
 
     work.mkdir(parents=True, exist_ok=True)
     checkpoint = work / "checkpoint"
-    dims = DecoderDims(**MID_SIZE)
+    dims = MID_SIZE
     model = random_qwen2(dims, seed=0, std=0.02)
     if not (checkpoint / "config.json").is_file():
         log(f"writing the mid-size checkpoint to {checkpoint}")
@@ -93,7 +94,7 @@ def _write_tokenizer(directory: Path) -> None:
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    vocab = {"<|endoftext|>": 0, **{f"t{i}": i for i in range(1, MID_SIZE["vocab_size"])}}
+    vocab = {"<|endoftext|>": 0, **{f"t{i}": i for i in range(1, MID_SIZE.vocab_size)}}
     tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<|endoftext|>"))
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
     special = "<|endoftext|>"
@@ -347,10 +348,7 @@ def main() -> None:
 
     spec = get_model_spec("videollama2")
     report_7b = flops_report(spec.dims, make_schedule(spec.default_layout(), spec.preset, spec.dims.num_layers))
-    from fastav_export.models.registry import DecoderDims
-
-    mid = DecoderDims(**MID_SIZE)
-    mid_report = flops_report(mid, make_schedule(layout, spec.preset, mid.num_layers))
+    mid_report = flops_report(MID_SIZE, make_schedule(layout, spec.preset, MID_SIZE.num_layers))
     print(f"FLOPs ratio of the positional schedule, this model: {mid_report.describe()}")
     print(f"FLOPs ratio, VideoLLaMA2 7B dims: {report_7b.describe()}")
     targets = _targets(median, peak, report_7b.exact_ratio)

@@ -90,8 +90,9 @@ class GraphPipeline:
     def _scalar(self, value: int) -> torch.Tensor:
         return torch.tensor(value, dtype=torch.int64, device=self.device)
 
-    def _kv_io(self, layers, batch: int, new: int, prefill: bool) -> tuple[dict, dict]:
-        """(past inputs, present outputs) of `layers` for `new` tokens (see the module docstring)."""
+    def _prefill_kv(self, layers, batch: int, new: int) -> tuple[dict, dict]:
+        """(past inputs, present outputs) of `layers` in prefill (see the module docstring):
+        the buffers themselves (in place), or an empty past and the new entries (append)."""
         inputs, outputs = {}, {}
         for layer in layers:
             buffers = self._buffers[layer]
@@ -99,7 +100,7 @@ class GraphPipeline:
                 past = present = buffers
             else:
                 empty = self._empty((batch, self.kv_heads, 0, self.head_dim))
-                past = (empty, empty) if prefill else buffers
+                past = (empty, empty)
                 present = tuple(self._empty((batch, self.kv_heads, new, self.head_dim)) for _ in range(2))
             inputs.update(zip(graph_io.past(layer), past, strict=True))
             outputs.update(zip(graph_io.present(layer), present, strict=True))
@@ -139,12 +140,12 @@ class GraphPipeline:
     def _kept_count(cut: dict) -> int:
         return cut["protected"].shape[1] + cut["keep"].shape[0]
 
-    def _run_pre(self, hidden, positions, cut: dict, prefill: bool, extra_inputs: dict, extra_outputs: dict) -> dict:
-        """Layers 0..K-1 on [B, q] new tokens (the cut inside layer K-1); keys/values into the buffers."""
+    def _run_pre(self, hidden, positions, cut: dict, extra_inputs: dict, extra_outputs: dict) -> dict:
+        """Layers 0..K-1 on all [B, N] tokens (the cut inside layer K-1); keys/values into the buffers."""
         batch, new = positions.shape
         layers = range(self.K)
         kept = self._kept_count(cut)
-        past, present = self._kv_io(layers, batch, new, prefill)
+        past, present = self._prefill_kv(layers, batch, new)
         outputs = self._cut_outputs(batch, kept, {"hidden_states": self._empty((batch, kept, hidden.shape[2]))})
         outputs.update(present)
         outputs.update(extra_outputs)
@@ -155,10 +156,10 @@ class GraphPipeline:
         self._store(outputs, layers, new)
         return outputs
 
-    def _run_post(self, layer: int, hidden, positions, cut: dict | None, prefill: bool) -> dict:
-        """Layer `layer` >= K on [B, q] tokens: the kept tokens' layer_output (or the logits)."""
+    def _run_post(self, layer: int, hidden, positions, cut: dict | None) -> dict:
+        """Layer `layer` >= K on its [B, n_l] tokens: the kept tokens' layer_output (or the logits)."""
         batch, new = positions.shape
-        past, present = self._kv_io([layer], batch, new, prefill)
+        past, present = self._prefill_kv([layer], batch, new)
         if cut is None:  # the last layer
             outputs = {"logits": self._empty((batch, self.manifest.dims.vocab_size), torch.float32)}
         else:
@@ -204,7 +205,7 @@ class GraphPipeline:
         if sched.drops[K - 1] > 0:
             eligible = (self._candidate if ranks else
                         torch.from_numpy(positional_keep_mask(self.layout, self.config)).to(self.device))
-        outputs = self._run_pre(hidden, positions, self._cut(original, eligible, sched.candidates[K]), True,
+        outputs = self._run_pre(hidden, positions, self._cut(original, eligible, sched.candidates[K]),
                                 rollout_inputs, rollout_outputs)
         hidden, positions, original = self._advance(outputs, "hidden_states", original)
 
@@ -212,11 +213,11 @@ class GraphPipeline:
         for layer in range(K, L):
             kept[layer] = original.cpu()
             if layer == L - 1:
-                outputs = self._run_post(layer, hidden, positions, None, prefill=True)
+                outputs = self._run_post(layer, hidden, positions, None)
                 break
             drops = sched.drops[layer]
             cut = self._cut(original, self._candidate if drops else None, sched.candidates[layer] - drops)
-            outputs = self._run_post(layer, hidden, positions, cut, prefill=True)
+            outputs = self._run_post(layer, hidden, positions, cut)
             hidden, positions, original = self._advance(outputs, "layer_output", original)
         self._next_position = positions[:, -1:] + 1
         return PrefillOutput(logits=outputs["logits"], kept=kept)

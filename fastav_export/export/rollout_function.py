@@ -46,8 +46,8 @@ def _scalar(name: str, value, elem=TensorProto.INT64) -> onnx.NodeProto:
 def _loop_body() -> onnx.GraphProto:
     """One block of query rows [start, end): adds its v-weighted column sums to the accumulator.
 
-    Outer-scope values: q5 [B, Hkv, G, N, hd], kt [B, Hkv, hd, N], vector, block, tokens,
-    scale, zero, one, neg_inf, zero_f.
+    Outer-scope values: q5 [B, Hkv, G, N, hd] (queries times the softmax scale), kt [B, Hkv, hd, N],
+    vector, block, tokens, zero, one, neg_inf, zero_f.
     """
     n = helper.make_node
     nodes = [
@@ -70,8 +70,7 @@ def _loop_body() -> onnx.GraphProto:
         n("Reshape", ["q_block", "q_merged_shape"], ["q_merged"]),
         # keys the block can see: [B, Hkv, hd, end]
         n("Slice", ["kt", "zero1", "end1", "axis_last"], ["k_visible"]),
-        n("MatMul", ["q_merged", "k_visible"], ["raw_scores"]),
-        n("Mul", ["raw_scores", "scale"], ["scaled"]),
+        n("MatMul", ["q_merged", "k_visible"], ["scaled"]),  # q5 is pre-scaled
         n("Shape", ["scaled"], ["scaled_tail"], start=3, end=4),
         _ints("four1", [4]),
         n("Slice", ["q_block_shape", "zero1", "four1"], ["q_block_lead"]),
@@ -125,7 +124,8 @@ def _step_graph() -> list[onnx.NodeProto]:
         n("Cast", ["query"], ["q32"], to=TensorProto.FLOAT),
         n("Concat", ["lead", "kv_heads1", "groups1", "minus_one"], ["q_shape"], axis=0),
         n("Reshape", ["q32", "q_shape"], ["q_split"]),
-        n("Transpose", ["q_split"], ["q5"], perm=[0, 2, 3, 1, 4]),
+        n("Transpose", ["q_split"], ["q5_unscaled"], perm=[0, 2, 3, 1, 4]),
+        n("Mul", ["q5_unscaled", "scale"], ["q5"]),  # scale the queries once, not every block's scores
         n("Cast", ["key"], ["k32"], to=TensorProto.FLOAT),
         n("Concat", ["lead", "kv_heads1", "minus_one"], ["k_shape"], axis=0),
         n("Reshape", ["k32", "k_shape"], ["k_split"]),
