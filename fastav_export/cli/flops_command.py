@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
-from .options import add_model_arguments, add_pruning_arguments, pruning_config_from_args, resolve_layout
+from ..output_paths import check_output_file, write_text_atomic
+from .options import (add_model_arguments, add_pruning_arguments, check_layout_positions, pruning_config_from_args,
+                      resolve_layout)
 
 EXAMPLES = """examples:
   fastav-export flops --model videollama2
@@ -24,7 +27,7 @@ log = logging.getLogger("fastav_export")
 def add_arguments(parser) -> None:
     add_model_arguments(parser, checkpoint=False, default=DEFAULT_MODEL)
     add_pruning_arguments(parser)
-    parser.add_argument("--json", metavar="FILE", help="also write the per-layer figures as JSON")
+    parser.add_argument("--json", metavar="FILE", type=Path, help="also write the per-layer figures as JSON")
 
 
 def main(args) -> int:
@@ -32,8 +35,11 @@ def main(args) -> int:
     from ..models import get_model_spec
     from ..schedule import make_schedule
 
+    if args.json is not None:
+        check_output_file(args.json, "--json")
     spec = get_model_spec(args.model or DEFAULT_MODEL)
     layout = resolve_layout(args, spec)
+    check_layout_positions(layout, spec.dims)
     config = pruning_config_from_args(args, spec, spec.dims.num_layers)
     schedule = make_schedule(layout, config, spec.dims.num_layers)
     report = flops_report(spec.dims, schedule)
@@ -46,10 +52,10 @@ def main(args) -> int:
               f"{report.paper[layer] / 1e9:>13.2f} {report.exact[layer] / 1e9:>12.2f}")
     print(f"FLOPs ratio (pruned / dense): paper formula {report.paper_ratio:.4f}, exact MACs {report.exact_ratio:.4f}")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"model": spec.name, "n_tokens": layout.n_tokens, "tokens": list(schedule.tokens),
-                       "candidates": list(schedule.candidates), "paper_flops": list(report.paper),
-                       "exact_macs": list(report.exact), "flops_ratio": report.to_json(),
-                       "pruning": config.to_dict()}, f, indent=1)
+        write_text_atomic(args.json, json.dumps(
+            {"model": spec.name, "n_tokens": layout.n_tokens, "tokens": list(schedule.tokens),
+             "candidates": list(schedule.candidates), "paper_flops": list(report.paper),
+             "exact_macs": list(report.exact), "flops_ratio": report.to_json(), "pruning": config.to_dict()},
+            indent=1))
         log.info(f"wrote {args.json}")
     return 0
