@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 
 from fastav_export.cli import main
+from fastav_export.compare.session import Comparison
+from fastav_export.errors import FastAVError
 from fastav_export.engine_dir import load_engine_dir, write_manifest
 
+from ..test_cli import run_cli
 from .conftest import ENGINE_MODEL
 
 
@@ -33,18 +36,19 @@ def test_ort_engine_matches_the_torch_reference_in_fp32(tiny_engine, tmp_path, c
     assert "first_divergence" not in data
 
 
-def _perturb_ort_weights(engine, graph: str) -> None:
-    """Add noise to the largest weight of `graph`'s ONNX Runtime model and re-hash the engine."""
+def _perturb_ort_weights(engine, graph: str, directory: str = "ort") -> None:
+    """Add noise to the largest weight of `graph`'s ONNX Runtime model (or of its ONNX graph in
+    `directory` "onnx") and re-hash the engine."""
     import onnx
     from onnx import numpy_helper
 
-    path = engine / "ort" / f"{graph}.onnx"
+    path = engine / directory / f"{graph}.onnx"
     model = onnx.load(str(path))  # external weights are read into memory
     weight = max(model.graph.initializer, key=lambda t: np.prod(t.dims))
     array = numpy_helper.to_array(weight)
     noisy = array + np.random.default_rng(0).normal(0, 0.5, array.shape).astype(array.dtype)
     weight.CopyFrom(numpy_helper.from_array(noisy, weight.name))
-    (engine / "ort" / f"{graph}.onnx.data").unlink()  # onnx appends to an existing data file
+    (engine / directory / f"{graph}.onnx.data").unlink()  # onnx appends to an existing data file
     onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
                     location=f"{graph}.onnx.data", size_threshold=1024)
     write_manifest(engine, load_engine_dir(engine, verify=False))
@@ -80,7 +84,9 @@ def test_missing_reference_weights_is_one_line(engine_copy, capsys):
     config = engine_copy / "config.json"
     data = json.loads(config.read_text())
     data["source"] = {"kind": "checkpoint", "path": str(engine_copy / "gone")}
-    config.write_text(json.dumps(data))
+    from fastav_export.engine_dir import write_manifest_data
+
+    write_manifest_data(engine_copy, data)  # an engine built from a checkpoint that was removed since
     assert main(["compare", str(engine_copy), "--against", "torch"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "not there any more" in err and "--against ort" in err
@@ -106,3 +112,51 @@ def test_without_polygraphy_help_works_and_compare_names_the_extra(tiny_engine, 
     assert exc.value.code == 0
     assert main(["compare", str(tiny_engine(ENGINE_MODEL).path)]) == 2
     assert "pip install fastav-export[compare]" in capsys.readouterr().err
+
+
+def test_a_nan_or_negative_tolerance_is_refused(engine_copy, capsys):
+    """Issue 16, item 2: with a perturbed layer (compare FAILED), `--atol nan` or `--rtol nan` said PASSED."""
+    _perturb_ort_weights(engine_copy, "post_4")
+    for flag, value in (("--atol", "nan"), ("--rtol", "nan"), ("--atol", "-1"), ("--rtol", "inf")):
+        code, _, err = run_cli(capsys, "compare", str(engine_copy), "--against", "torch", flag, value)
+        assert code == 2
+        assert err.startswith(f"error: argument {flag}") and err.count("\n") == 1, err
+    with pytest.raises(FastAVError, match="finite number"):
+        Comparison(engine_copy, atol=float("nan"))
+
+
+def test_compare_checks_the_onnx_graphs_the_engine_is_built_from(engine_copy, tmp_path, capsys):
+    """Issue 16, item 10: with onnx/post_4.onnx.data changed (and its sha256 updated), compare ran only
+    the ort/ copies and said PASSED, while the `polygraphy run .../onnx/post_4.onnx` command it writes FAILED."""
+    _perturb_ort_weights(engine_copy, "post_4", directory="onnx")
+    report = tmp_path / "report.json"
+    assert main(["compare", str(engine_copy), "--against", "torch", "-q", "--report", str(report)]) == 1
+    line = _last_line(capsys.readouterr().out)
+    assert line.startswith("FAILED | ") and "onnx/post_4.onnx (layer 4, prefill)" in line, line
+    data = json.loads(report.read_text())
+    assert not data["passed"] and all(o["passed"] for o in data["iterations"][0].values())  # the ort/ copies match
+    assert data["sources"]["checked"] and data["sources"]["first_divergence"]["graph"] == "post_4"
+
+
+def test_a_faithful_engine_passes_with_its_onnx_graphs_checked(tiny_engine, tmp_path, capsys):
+    report = tmp_path / "report.json"
+    assert main(["compare", str(tiny_engine(ENGINE_MODEL).path), "-q", "--report", str(report)]) == 0
+    sources = json.loads(report.read_text())["sources"]
+    assert sources["checked"] and sources["passed"] and "onnx/post_4.onnx" in sources["files"]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--report", "{tmp}"], "--report"),
+    (["--save-inputs", "{tmp}/missing/inputs.json"], "--save-inputs"),
+    (["--save-graph-data", "{tmp}/file.txt"], "--save-graph-data"),
+    (["--inputs", str(10**8)], "of memory but"),  # issue 16, item 6
+])
+def test_outputs_and_sizes_are_checked_before_comparing(tiny_engine, tmp_path, capsys, argv, message):
+    """Issue 16, items 5 and 6: `--report <directory>` and `--save-graph-data <file>` compared first and
+    crashed with a traceback after; `--inputs 100000000` built every input in memory."""
+    (tmp_path / "file.txt").write_text("not a directory")
+    argv = [arg.format(tmp=tmp_path) for arg in argv]
+    assert main(["compare", str(tiny_engine(ENGINE_MODEL).path), *argv]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and captured.err.count("\n") == 1, captured.err
+    assert "PASSED" not in captured.out and "FAILED" not in captured.out
