@@ -51,7 +51,8 @@ def add_arguments(parser) -> None:
                        help="trt: TensorRT timing cache, shared across builds (default: in ~/.cache/fastav-export)")
     group.add_argument("--export-only", action="store_true", help="write the ONNX graphs and config.json only")
     group.add_argument("--out", metavar="DIR", type=Path, help="engine directory (default engines/<model>-<precision>)")
-    group.add_argument("--max-tokens", type=positive_int, help="longest prompt the engine accepts (default: the layout's N)")
+    group.add_argument("--max-tokens", type=positive_int,
+                       help="longest prompt the engine accepts (default: the layout's N)")
     group.add_argument("--max-new-tokens", type=positive_int, default=64, help="longest generation (default 64)")
     group.add_argument("--seed", type=seed, default=0, help="seed of random weights (tiny models; default 0)")
     group.add_argument("--random-weights", action="store_true",

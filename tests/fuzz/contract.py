@@ -14,8 +14,8 @@ from fastav_export.errors import FastAVError
 
 EXAMPLES = 150
 # Module-scoped fixtures (a tiny engine) are fine here: the tests never modify them.
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                            HealthCheck.too_slow])
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 scalars = (st.none() | st.booleans() | st.integers() | st.integers(-10, 300)
            | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=12))

@@ -153,7 +153,7 @@ def test_a_killed_stub_is_restarted_then_a_crash_loop_is_unloaded(served):
         except InferenceServerException as exc:
             assert "is not healthy" in str(exc), str(exc)
     _wait_for(lambda: "model 'sp_oneshot' is serving again" in server.log(), "the model to be reloaded")
-    assert f"stub of sp_oneshot_0_" in server.log() and f"(pid {victims[0]}) died" in server.log()
+    assert "stub of sp_oneshot_0_" in server.log() and f"(pid {victims[0]}) died" in server.log()
     assert server.model_ready("sp_oneshot")
     assert all(_oneshot(server, ids, mm) == good for _ in range(6))  # every instance serves again
 
