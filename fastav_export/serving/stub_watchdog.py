@@ -97,8 +97,13 @@ class StubWatchdog:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
+    def halt(self) -> None:
+        """Stop acting, without waiting (safe in a signal handler): the server is shutting down,
+        and the stubs it stops are no deaths."""
         self._stop.set()
+
+    def stop(self) -> None:
+        self.halt()
         if self._thread.is_alive():
             self._thread.join(timeout=RELOAD_TIMEOUT_S)
 

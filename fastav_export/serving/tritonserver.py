@@ -195,16 +195,20 @@ def main(argv: list[str] | None = None) -> int:
     # twice; and it gets SIGTERM should the launcher itself be killed.
     server = subprocess.Popen(server_command(args, backend_dir, install), env=server_env(install),
                               start_new_session=True, preexec_fn=_terminate_with_parent)
-    forward = lambda signum, frame: server.send_signal(signum)  # noqa: E731
+    watchdog = StubWatchdog(server.pid, http_url, log)
+
+    def forward(signum, frame):
+        watchdog.halt()  # the stubs a shutdown stops must not be reloaded
+        server.send_signal(signum)
+
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    watchdog = StubWatchdog(server.pid, http_url, log).start()
+    watchdog.start()
     try:
         code = server.wait()
     finally:
         watchdog.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    server.wait()
     for name in watchdog.remove_shared_memory():
         log(f"fastav-export: removed the shared memory {name} a python backend stub left behind")
     return 128 - code if code < 0 else code  # killed by signal N: the shell's 128 + N
