@@ -273,7 +273,8 @@ def _targets(median: dict, peak: dict, flops_early: float) -> list[tuple[str, fl
     rows = [
         ("positional pruned prefill / faster dense peer's prefill", median["fastav positional"]["prefill_ms"] / fastest,
          0.65),
-        ("rollout pruned prefill / faster dense peer's prefill", median["fastav rollout"]["prefill_ms"] / fastest, 0.80),
+        ("rollout pruned prefill / faster dense peer's prefill",
+         median["fastav rollout"]["prefill_ms"] / fastest, 0.80),
         ("fastav dense prefill / onnxruntime-genai dense prefill", median["fastav dense"]["prefill_ms"]
          / genai["prefill_ms"], 1.15),
     ]

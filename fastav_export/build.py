@@ -17,9 +17,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
-from .engine_dir import MANIFEST, EngineManifest, GraphEntry, tool_versions, write_manifest
+from .engine_dir import FORMAT, MANIFEST, EngineManifest, GraphEntry, tool_versions, write_manifest
 from .errors import FastAVError
 from .graph_io import DEFAULT_FLAVOUR
+from .json_input import read_json_file
+from .output_paths import check_can_create
 from .layout import TokenLayout
 from .models.registry import DecoderDims
 from .pruning_config import PruningConfig
@@ -63,11 +65,41 @@ def _alive(pid: int) -> bool:
 
 
 def check_target(out: Path) -> None:
-    """Refuse to replace anything that is not an engine directory."""
-    if out.exists() and not (out.is_dir() and (out / MANIFEST).is_file()):
-        if out.is_dir() and not any(out.iterdir()):
-            return
-        raise FastAVError(f"{out} exists and is not an engine directory: choose another --out or remove it")
+    """Refuse, before any work, a target the build could not replace without harm.
+
+    A build replaces `out` whole, so `out` must be absent, an empty directory, or an
+    engine directory this tool wrote: its config.json is an engine manifest and every
+    file in it is one the manifest lists (a Hugging Face snapshot also has a
+    config.json, and a user may have added notes). It must not hold the current
+    directory (renaming that fails, or strands the shell in a deleted directory), and
+    its parent must take new entries (checked by creating one).
+    """
+    out = Path(os.path.abspath(out))
+    if out.exists():
+        if not out.is_dir():
+            raise FastAVError(f"--out {out} exists and is not a directory: choose another --out")
+        if any(out.iterdir()):
+            _check_replaceable_engine(out)
+    here = Path.cwd().resolve()
+    if out.exists() and (out.resolve() == here or out.resolve() in here.parents):
+        raise FastAVError(f"--out {out} is the current directory or holds it, which a build cannot replace: "
+                          "run from another directory or choose another --out")
+    check_can_create(out.parent, f"--out {out}")
+
+
+def _check_replaceable_engine(out: Path) -> None:
+    not_engine = f"--out {out} exists and is not an engine directory: choose another --out or remove it"
+    try:
+        data = read_json_file(out / MANIFEST, "engine manifest")
+    except FastAVError:
+        raise FastAVError(not_engine) from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("files"), dict):
+        raise FastAVError(not_engine)
+    listed = {*data["files"], MANIFEST}
+    for path in sorted(out.rglob("*")):
+        if (path.is_file() or path.is_symlink()) and path.relative_to(out).as_posix() not in listed:
+            raise FastAVError(f"--out {out} holds {path.relative_to(out)}, which is not part of the engine built "
+                              "there and would be deleted: choose another --out or move that file")
 
 
 def build_engine(model, *, model_name: str, source: dict, dims: DecoderDims, precision: str,
@@ -86,11 +118,14 @@ def build_engine(model, *, model_name: str, source: dict, dims: DecoderDims, pre
     if backend == "trt" and flavour != "onnx-standard" and not export_only:
         raise FastAVError(f"TensorRT cannot build {flavour} graphs (ONNX Runtime's contrib ops): "
                           "drop --graphs or use --graphs onnx-standard with --backend trt")
-    out = Path(out)
+    out = Path(os.path.abspath(out))  # `.` or `..` have no name to rename
     check_target(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_partials(out.parent, out.name)
     partial = out.parent / f".{out.name}.partial-{os.getpid()}"
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FastAVError(f"cannot create {out.parent} ({exc.strerror or exc}): choose another --out") from None
+    _remove_stale_partials(out.parent, out.name)
     shutil.rmtree(partial, ignore_errors=True)
     started = time.perf_counter()
     try:
@@ -101,11 +136,19 @@ def build_engine(model, *, model_name: str, source: dict, dims: DecoderDims, pre
                                    max_batch=max_batch, timing_cache=timing_cache, flavour=flavour,
                                    progress=progress, started=started)
             _replace(out, partial)
+    except OSError as exc:  # the disk filled up, a directory turned read-only, ...: the build is undone
+        shutil.rmtree(partial, ignore_errors=True)
+        raise FastAVError(f"writing {out} failed ({exc.strerror or exc}{_filename(exc)}): nothing was written; "
+                          "free space or fix permissions and build again") from None
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
     manifest.path = out
     return manifest
+
+
+def _filename(exc: OSError) -> str:
+    return f": {exc.filename}" if exc.filename else ""
 
 
 def _build_into(directory: Path, model, *, model_name, source, dims, precision, layout, config, max_tokens,
@@ -154,7 +197,11 @@ def _replace(out: Path, partial: Path) -> None:
     if out.exists():
         old = out.parent / f".{out.name}.old-{os.getpid()}"
         out.rename(old)
-        partial.rename(out)
+        try:
+            partial.rename(out)
+        except BaseException:
+            old.rename(out)  # the previous engine stays in place
+            raise
         shutil.rmtree(old, ignore_errors=True)
     else:
         partial.rename(out)

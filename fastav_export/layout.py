@@ -18,18 +18,23 @@ except the last position, which is never pruned.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .errors import FastAVError
+from .json_input import read_json_file
 
 TEXT, VIDEO, AUDIO = "text", "video", "audio"
 KINDS = (TEXT, VIDEO, AUDIO)
 KIND_CODES = {TEXT: 0, VIDEO: 1, AUDIO: 2}
 NO_FRAME = -1
+# Sanity bounds, far above any real prompt (Qwen2 has 32,768 positions): positions and
+# frame indices become int64 arrays, and a length of 10**12 would ask for a terabyte
+# before any model could refuse it. Each command checks the model's own limit too.
+MAX_TOKENS = 2**31 - 1
+MAX_FRAME = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -64,9 +69,13 @@ class TokenLayout:
             if not isinstance(seg.length, int) or isinstance(seg.length, bool) or seg.length <= 0:
                 raise FastAVError(f"layout segment {i} has length {seg.length!r}: lengths are positive integers")
             if seg.frame is not None and (
-                not isinstance(seg.frame, int) or isinstance(seg.frame, bool) or seg.frame < 0
+                not isinstance(seg.frame, int) or isinstance(seg.frame, bool) or not 0 <= seg.frame <= MAX_FRAME
             ):
-                raise FastAVError(f"layout segment {i} has frame {seg.frame!r}: frames are integers >= 0")
+                raise FastAVError(f"layout segment {i} has frame {seg.frame!r}: frames are integers in "
+                                  f"0..{MAX_FRAME}")
+        if self.n_tokens > MAX_TOKENS:
+            raise FastAVError(f"the layout has {self.n_tokens} tokens, more than the {MAX_TOKENS} any model can "
+                              "take: check the segment lengths")
 
     # ---- construction -------------------------------------------------------------
     @classmethod
@@ -85,15 +94,7 @@ class TokenLayout:
 
     @classmethod
     def load(cls, path: str | Path) -> "TokenLayout":
-        try:
-            text = Path(path).read_text()
-        except OSError as exc:
-            raise FastAVError(f"cannot read layout file {path}: {exc.strerror}") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise FastAVError(f"layout file {path} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
-        return cls.from_json(data)
+        return cls.from_json(read_json_file(path, "layout file"))
 
     def to_json(self) -> list[dict]:
         return [seg.to_json() for seg in self.segments]

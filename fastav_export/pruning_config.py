@@ -7,13 +7,26 @@ paper-like positional preset) so the stored config is explicit.
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 
 from .errors import FastAVError
 
 GLOBAL_POLICIES = ("positional", "rollout", "none")
 ROLLOUT_QUERIES = ("all", "text", "last")
+
+
+def cli_flag(setting: str) -> str:
+    """The command-line flag of a setting: fine_ratio -> --fine-ratio."""
+    return "--" + setting.replace("_", "-")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -52,51 +65,77 @@ class PruningConfig:
     def prunes(self) -> bool:
         return self.global_policy != "none" or self.fine_ratio > 0
 
-    def validate(self, num_layers: int) -> "PruningConfig":
-        """Raise a one-line FastAVError for any out-of-range value; return self."""
+    def validate(self, num_layers: int, name: Callable[[str], str] | None = None) -> "PruningConfig":
+        """Raise a one-line FastAVError for any out-of-range or mistyped value; return self.
+
+        name: how the error names a setting (default: its command-line flag, `--fine-ratio`;
+        the Triton request parser names request fields instead).
+        """
+        name = name or cli_flag
         K = self.global_layer
-        if K is not None and (not isinstance(K, int) or not 1 <= K <= num_layers - 1):
+        if K is not None and (not _is_int(K) or not 1 <= K <= num_layers - 1):
             raise FastAVError(
-                f"--global-layer {K} is outside 1..{num_layers - 1} (the decoder has {num_layers} layers)"
+                f"{name('global_layer')} {K!r} is outside 1..{num_layers - 1} (the decoder has {num_layers} layers)"
             )
-        if not 0.0 <= self.fine_ratio < 1.0 or math.isnan(self.fine_ratio):
-            raise FastAVError(f"--fine-ratio {self.fine_ratio} is outside [0, 1)")
-        if not 0.0 <= self.alpha <= 1.0 or math.isnan(self.alpha):
-            raise FastAVError(f"--alpha {self.alpha} is outside [0, 1]")
-        if self.global_policy not in GLOBAL_POLICIES:
+        # `not lo <= x < hi` is also true for NaN, so NaN is refused with the range.
+        if not _is_number(self.fine_ratio) or not 0.0 <= self.fine_ratio < 1.0:
+            raise FastAVError(f"{name('fine_ratio')} {self.fine_ratio!r} is outside [0, 1)")
+        if not _is_number(self.alpha) or not 0.0 <= self.alpha <= 1.0:
+            raise FastAVError(f"{name('alpha')} {self.alpha!r} is outside [0, 1]")
+        if not isinstance(self.global_policy, str) or self.global_policy not in GLOBAL_POLICIES:
             raise FastAVError(
-                f"unknown --global-policy {self.global_policy!r}: use one of {', '.join(GLOBAL_POLICIES)}"
+                f"unknown {name('global_policy')} {self.global_policy!r}: use one of {', '.join(GLOBAL_POLICIES)}"
             )
-        if self.rollout_queries not in ROLLOUT_QUERIES:
+        if not isinstance(self.rollout_queries, str) or self.rollout_queries not in ROLLOUT_QUERIES:
             raise FastAVError(
-                f"unknown rollout query rows {self.rollout_queries!r}: use one of {', '.join(ROLLOUT_QUERIES)}"
+                f"unknown {name('rollout_queries')} {self.rollout_queries!r}: use one of {', '.join(ROLLOUT_QUERIES)}"
             )
         b = self.global_budget
         if b is not None:
-            if isinstance(b, bool) or not isinstance(b, (int, float)) or b < 0 or math.isnan(b):
-                raise FastAVError(f"--global-budget {b} is negative or not a number: use a count or a fraction")
+            if not _is_number(b) or not b >= 0:
+                raise FastAVError(f"{name('global_budget')} {b!r} is negative or not a number: "
+                                  "use a count or a fraction")
             if isinstance(b, float) and b > 1.0:
                 raise FastAVError(
-                    f"--global-budget {b} is a fraction above 1: give a whole count (e.g. 300) or a fraction in [0, 1]"
+                    f"{name('global_budget')} {b} is a fraction above 1: give a whole count (e.g. 300) or a "
+                    "fraction in [0, 1]"
                 )
-        for name in ("cutoff", "keep_audio", "keep_frames"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 0):
-                raise FastAVError(f"--{name.replace('_', '-')} {value} must be an integer >= 0")
+        for setting in ("cutoff", "keep_audio", "keep_frames"):
+            value = getattr(self, setting)
+            # bool is an int in Python: `{"cutoff": true}` must not mean cutoff 1.
+            if value is not None and (not _is_int(value) or value < 0):
+                raise FastAVError(f"{name(setting)} {value!r} must be an integer >= 0")
         return self
 
-    def resolve(self, num_layers: int) -> "PruningConfig":
+    def resolve(self, num_layers: int, name: Callable[[str], str] | None = None) -> "PruningConfig":
         """Validated copy with K filled in (L // 2 when unset)."""
-        self.validate(num_layers)
+        self.validate(num_layers, name)
         if self.global_layer is None:
             return replace(self, global_layer=num_layers // 2)
         return self
+
+    def with_overrides(self, overrides: dict, num_layers: int,
+                       name: Callable[[str], str] | None = None) -> "PruningConfig":
+        """This config with `overrides` (setting -> value) applied, validated and resolved.
+
+        Refuses an override that would be silently ignored: a budget is a rollout setting,
+        so a budget with another policy is a mistake, not a no-op.
+        """
+        name = name or cli_flag
+        config = replace(self, **overrides).resolve(num_layers, name)
+        if overrides.get("global_budget") is not None and config.global_policy != "rollout":
+            raise FastAVError(f"{name('global_budget')} applies to the rollout policy only, but the policy is "
+                              f"{config.global_policy!r}: set {name('global_policy')} rollout or drop "
+                              f"{name('global_budget')}")
+        return config
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "PruningConfig":
+        if not isinstance(data, dict):
+            raise FastAVError(f"pruning settings must be a JSON object, not {type(data).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:

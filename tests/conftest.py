@@ -90,3 +90,33 @@ requires_tensorrt = pytest.mark.skipif(tensorrt_missing() is not None, reason=st
 ENGINE_BACKENDS = [pytest.param(("ort", "ort-contrib"), id="ort-contrib"),
                    pytest.param(("ort", "onnx-standard"), id="ort-standard"),
                    pytest.param(("trt", "onnx-standard"), id="trt", marks=requires_tensorrt)]
+
+
+@pytest.fixture
+def deny_reading(monkeypatch):
+    """deny_reading(path): reading `path` fails with PermissionError, as for a file without read permission.
+
+    The mode bits are cleared; when they do not stop this process (root ignores them, and
+    CI containers run as root), opening the file through Python's open() is made to fail
+    the same way.
+    """
+    import builtins
+    import io
+    import os
+
+    denied: set[str] = set()
+    real_open = builtins.open
+
+    def guarded_open(file, *args, **kwargs):
+        if isinstance(file, (str, os.PathLike)) and os.path.abspath(os.fspath(file)) in denied:
+            raise PermissionError(13, "Permission denied", os.fspath(file))
+        return real_open(file, *args, **kwargs)
+
+    def deny(path):
+        os.chmod(path, 0)
+        if os.access(path, os.R_OK):  # root: the mode bits are not enough
+            denied.add(os.path.abspath(path))
+            monkeypatch.setattr(builtins, "open", guarded_open)
+            monkeypatch.setattr(io, "open", guarded_open)
+
+    yield deny

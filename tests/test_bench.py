@@ -33,9 +33,9 @@ def test_bench_prints_both_variants_and_writes_one_entry_per_round(tiny_engine, 
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--rounds", "0"], "--rounds 0: use at least 1"),
-    (["--decode-steps", "0"], "--decode-steps 0: use at least 1"),
-    (["--warmup", "-1"], "--warmup -1: use at least 0"),
+    (["--rounds", "0"], "argument --rounds: 0 must be an integer >= 1"),
+    (["--decode-steps", "0"], "argument --decode-steps: 0 must be an integer >= 1"),
+    (["--warmup", "-1"], "argument --warmup: -1 must be an integer >= 0"),
     (["--decode-steps", "64"], "exceed the engine's limit of 20"),
 ])
 def test_bench_refuses_bad_counts_in_one_line(tiny_engine, capsys, args, message):

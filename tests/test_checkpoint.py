@@ -223,7 +223,7 @@ def test_config_that_does_not_match_the_weights(tmp_path):
 def test_invalid_index_file(tmp_path):
     directory = write_videollama2(tmp_path / "vl2", tiny_model())
     (directory / "model.safetensors.index.json").write_text("{not json")
-    assert_one_line_error(directory, "not a valid safetensors index")
+    assert_one_line_error(directory, "safetensors index", "is not valid JSON")
 
 
 # ---- command line --------------------------------------------------------------------
@@ -261,3 +261,55 @@ def test_cli_builds_and_runs_an_engine_from_a_checkpoint(tmp_path, capsys):
     embeds = synthetic_embeds(model.model.embed_tokens.weight, layout, 1, seed=0)
     expected = generate(TorchReference(model, layout, TINY.preset), embeds, 4)
     assert json.loads(out.read_text())["tokens"] == expected.tokens
+
+
+# ---- hostile snapshots (issue 16, items 6 and 7) --------------------------------------
+def test_a_huge_dimension_is_refused_before_the_model_is_allocated(tmp_path, monkeypatch):
+    """hidden_size 10**9 made `make_qwen2` allocate the model before any shape was checked."""
+    import fastav_export.torch_backend.model_factory as factory
+
+    model = tiny_model()
+    monkeypatch.setattr(factory, "make_qwen2", lambda *a, **k: pytest.fail("the model was allocated"))
+    big = write_single(tmp_path / "big", config_dict(model, hidden_size=10**9), llm_tensors(model))
+    assert_one_line_error(big, "config.json")
+    as_float = write_single(tmp_path / "float", config_dict(model, hidden_size=1e9), llm_tensors(model))
+    assert_one_line_error(as_float, "hidden_size", "expected an integer")
+
+
+@pytest.mark.parametrize("changes,fragments", [
+    ({"hidden_size": -64}, ("hidden_size is -64", "integer >= 1")),
+    ({"num_hidden_layers": 2.5}, ("num_hidden_layers is 2.5",)),
+    ({"vocab_size": "256"}, ("vocab_size is '256'",)),
+    ({"num_attention_heads": 3}, ("not a multiple",)),
+    ({"num_key_value_heads": 0}, ("num_key_value_heads is 0",)),
+    ({"rms_norm_eps": -1.0}, ("rms_norm_eps",)),
+])
+def test_bad_dimensions_are_one_line(tmp_path, changes, fragments):
+    model = tiny_model()
+    assert_one_line_error(write_single(tmp_path / "bad", config_dict(model, **changes), llm_tensors(model)),
+                          *fragments)
+
+
+def test_json_lists_where_objects_belong_are_one_line(tmp_path, capsys):
+    """A JSON-list config.json (AttributeError) and a list weight_map (AttributeError) were tracebacks."""
+    model = tiny_model()
+    listed = write_single(tmp_path / "list", config_dict(model), llm_tensors(model))
+    (listed / "config.json").write_text("[1, 2]")
+    assert_one_line_error(listed, "JSON list", "not an object")
+    assert main(["run", "--checkpoint", str(listed)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    sharded = write_videollama2(tmp_path / "vl2", model)
+    (sharded / "model.safetensors.index.json").write_text(json.dumps({"weight_map": ["a", "b"]}))
+    assert_one_line_error(sharded, "no weight_map object")
+    (sharded / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"x": "../../etc/passwd"}}))
+    assert_one_line_error(sharded, "not a file name beside it")
+
+
+def test_unreadable_files_are_one_line(tmp_path, deny_reading):
+    """Issue 16, item 7: an unreadable config.json or shard raised PermissionError."""
+    model = tiny_model()
+    directory = write_videollama2(tmp_path / "vl2", model)
+    deny_reading(directory / "model-00001-of-00002.safetensors")
+    assert_one_line_error(directory, "cannot read", "model-00001-of-00002.safetensors")
+    deny_reading(directory / "config.json")
+    assert_one_line_error(directory, "cannot read checkpoint config", "Permission denied")

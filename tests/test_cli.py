@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 
@@ -70,7 +71,7 @@ BAD_INPUTS = [
     (["run", "--global-budget", "-4"], "negative"),
     (["run", "--global-budget", "lots"], "not a number"),
     (["run", "--model", "gpt-9"], "invalid choice"),
-    (["run", "--max-new-tokens", "0"], "at least 1"),
+    (["run", "--max-new-tokens", "0"], "must be an integer >= 1"),
     (["run", "--model", "videollama2"], "no built-in weights"),
     (["flops", "--keep-frames", "-2"], "integer >= 0"),
     (["run", "--bogus"], "unrecognized arguments"),
@@ -78,7 +79,7 @@ BAD_INPUTS = [
     (["build", "--bf16"], "cannot run bf16 graphs"),
     (["build", "--fp16", "--bf16"], "not allowed with argument"),
     (["build", "--max-tokens", "10"], "below the layout's 72 tokens"),
-    (["build", "--max-new-tokens", "0"], "must be >= 1"),
+    (["build", "--max-new-tokens", "0"], "must be an integer >= 1"),
     (["build", "--model", "videollama2"], "no built-in weights"),
     (["build", "--global-layer", "9"], "outside 1..5"),
 ]
@@ -153,3 +154,122 @@ def test_build_refuses_to_overwrite_a_directory_that_is_not_an_engine(capsys, tm
     code, _, err = run_cli(capsys, "build", "--out", str(tmp_path / "mine"))
     assert code == 2 and "is not an engine directory" in err
     assert (tmp_path / "mine" / "thesis.tex").exists()
+
+
+def test_flops_of_a_trillion_token_layout_is_one_line(capsys, tmp_path):
+    """Issue 16, item 6: `flops --layout` with 1e12 tokens allocated 931 GiB before any check."""
+    layout = tmp_path / "layout.json"
+    layout.write_text(json.dumps([{"kind": "video", "length": 10**12 // 2}] * 2 + [{"kind": "text", "length": 1}]))
+    code, _, err = run_cli(capsys, "flops", "--layout", str(layout))
+    assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
+    layout.write_text(json.dumps([{"kind": "video", "length": 40_000}, {"kind": "text", "length": 1}]))
+    code, _, err = run_cli(capsys, "flops", "--layout", str(layout))
+    assert code == 2 and "exceed the model's 32768 positions" in err, err
+
+
+@pytest.mark.parametrize("argv,flag", [
+    (["run", "--max-new-tokens", "1", "--json", "{tmp}"], "--json"),
+    (["run", "--max-new-tokens", "1", "--json", "{tmp}/missing/out.json"], "--json"),
+    (["flops", "--json", "{tmp}"], "--json"),
+    (["flops", "--log-file", "{tmp}/missing/log.txt"], "--log-file"),
+])
+def test_output_paths_are_checked_before_any_work(capsys, tmp_path, argv, flag):
+    """Issue 16, item 5: `run --json <directory>` generated first, then crashed with a traceback."""
+    code, out, err = run_cli(capsys, *[arg.format(tmp=tmp_path) for arg in argv])
+    assert code == 2 and err.startswith(f"error: {flag}") or err.startswith("error: cannot write"), err
+    assert len(err.strip().splitlines()) == 1 and out == ""  # nothing was computed
+
+
+def test_a_closed_pipe_ends_quietly():
+    """Issue 16: `fastav-export flops --model videollama2 | head -3` ended in a BrokenPipeError traceback."""
+    process = subprocess.Popen([sys.executable, "-m", "fastav_export", "flops", "--model", "videollama2"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    head = [process.stdout.readline() for _ in range(3)]
+    process.stdout.close()  # what `head -3` does after three lines
+    stderr = process.stderr.read().decode()
+    process.wait(timeout=60)
+    assert head[0].startswith(b"model: videollama2")
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--threads", "-1"], "outside 0.."),
+    (["--threads", "100000"], "cores"),
+    (["--device", "cuda"], "only apply to the torch backend"),
+    (["--dtype", "float16"], "only apply to the torch backend"),
+    (["--global-budget", "0"], "applies to the rollout policy only"),
+    (["--global-budget", "0.5", "--global-policy", "positional"], "applies to the rollout policy only"),
+    (["--no-prune", "--fine-ratio", "0.3"], "would be ignored"),
+])
+def test_engine_runs_refuse_options_they_would_ignore(capsys, tiny_engine, argv, message):
+    """Issue 16: `--threads -1`, `--device cuda` with ENGINE_DIR and `--global-budget 0` on a positional
+    engine were accepted and silently ignored (`--threads 1000` made a run 40x slower)."""
+    engine = tiny_engine("videollama2-tiny", rollout=False).path
+    code, out, err = run_cli(capsys, "run", str(engine), "--max-new-tokens", "1", *argv)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert out == ""
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--seed", str(10**23)], "outside 0..2**63-1"),  # issue 16, item 7: ValueError traceback from torch
+    (["--threads", "1"], "--threads sets ONNX Runtime's threads"),
+    (["--batch", str(10**9)], "of memory but"),  # issue 16, item 6: an 18 GB+ allocation was attempted
+])
+def test_torch_runs_refuse_bad_values_in_one_line(capsys, argv, message):
+    code, out, err = run_cli(capsys, "run", "--max-new-tokens", "1", *argv)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert out == ""
+
+
+def test_flash_attention_without_flash_attn_is_one_line(capsys):
+    """Issue 16, item 7: transformers raised an ImportError from inside the model's construction."""
+    import importlib.util
+
+    if importlib.util.find_spec("flash_attn") is not None:
+        pytest.skip("flash-attn is installed here")
+    code, _, err = run_cli(capsys, "run", "--attn-implementation", "flash_attention_2", "--max-new-tokens", "1")
+    assert code == 2 and "needs the flash-attn package" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--max-new-tokens", "0"], "must be an integer >= 1"),  # was silently the default
+    (["--name", ""], "is not a model name"),  # was silently the engine's name
+    (["--instances", "0"], "must be an integer >= 1"),
+    (["--threads", "-2"], "must be an integer >= 0"),
+])
+def test_triton_refuses_values_it_used_to_replace_by_defaults(capsys, tmp_path, tiny_engine, argv, message):
+    engine = tiny_engine("videollama2-tiny").path
+    code, _, err = run_cli(capsys, "triton", str(engine), "--out", str(tmp_path / "repo"), *argv)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "repo").exists()
+
+
+def _fake_build(monkeypatch):
+    """`build_engine` replaced by a stand-in that writes nothing (the hints are what is tested)."""
+    from types import SimpleNamespace
+
+    import fastav_export.build as build
+
+    monkeypatch.setattr(build, "build_engine", lambda *args, **kwargs: SimpleNamespace(files={}, graphs={}))
+
+
+def test_build_hints_are_runnable_and_quoted(capsys, tmp_path, monkeypatch):
+    """Issue 16: `build --bf16 --export-only` printed a `run it:` hint that cannot work; hints printed
+    paths unquoted."""
+    _fake_build(monkeypatch)
+    out = tmp_path / "my engine"
+    code, printed, err = run_cli(capsys, "build", "--bf16", "--export-only", "--out", str(out))
+    assert code == 0, err
+    assert "run it:" not in printed and "--export-only" in printed
+    code, printed, err = run_cli(capsys, "build", "--out", str(out))
+    assert code == 0, err
+    hint = next(line for line in printed.splitlines() if line.startswith("run it:"))
+    assert shlex.split(hint.split(": ", 1)[1]) == ["fastav-export", "run", str(out)]
+
+
+def test_triton_start_hint_is_quoted(capsys, tmp_path, tiny_engine):
+    out = tmp_path / "it's-repo"  # a quote: printed unquoted, the hint would not split back into the path
+    code, printed, err = run_cli(capsys, "triton", str(tiny_engine("videollama2-tiny").path), "--out", str(out))
+    assert code == 0, err
+    hint = next(line for line in printed.splitlines() if line.startswith("start:"))
+    assert shlex.split(hint.split(": ", 1)[1])[-2:] == ["--model-repository", str(out)]

@@ -62,3 +62,26 @@ def test_seed_model_layouts_follow_the_models():
     kinds = [s.kind for s in salmonn.segments]
     assert kinds[1:5] == ["video", "audio", "video", "audio"]  # interleaved per frame
     assert salmonn.segments[1].length == 182 and salmonn.segments[1].frame == 0 and salmonn.segments[3].frame == 1
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"\xff\xfe[{\"kind\": \"text\"}]", "is not UTF-8"),  # issue 16, item 7: UnicodeDecodeError traceback
+    (b"[" * 100_000 + b"]" * 100_000, "too deeply"),  # issue 16, item 7: RecursionError traceback
+    (b'[{"kind": "text", "length": NaN}]', "not valid JSON"),
+])
+def test_undecodable_files_are_one_line(tmp_path, content, message):
+    path = tmp_path / "layout.json"
+    path.write_bytes(content)
+    with pytest.raises(FastAVError, match=message) as err:
+        TokenLayout.load(path)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("segment,message", [
+    ({"kind": "video", "length": 3, "frame": 1e23}, "frames are integers"),
+    ({"kind": "video", "length": 3, "frame": 10**23}, "frames are integers"),  # overflowed int64 in frames()
+    ({"kind": "video", "length": 10**12}, "more than the"),
+])
+def test_out_of_range_numbers_are_refused(segment, message):
+    with pytest.raises(FastAVError, match=message):
+        TokenLayout.from_json([segment, {"kind": "text", "length": 1}])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from ..errors import FastAVError
@@ -75,6 +76,9 @@ def _setup_logging(args) -> None:
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     handlers = [logging.StreamHandler(sys.stderr)]
     if args.log_file:
+        from ..output_paths import check_output_file
+
+        check_output_file(args.log_file, "--log-file")
         handlers.append(logging.FileHandler(args.log_file))
     logging.basicConfig(level=logging.WARNING, format="%(message)s", handlers=handlers, force=True)
     logging.getLogger("fastav_export").setLevel(level)
@@ -86,12 +90,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    _setup_logging(args)
     try:
-        return args._main(args) or 0
+        _setup_logging(args)
+        code = args._main(args) or 0
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at interpreter exit
+        return code
     except FastAVError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted\n")
         return 130
+    except BrokenPipeError:
+        # The reader left (`fastav-export flops | head -3`): what it wanted was printed. Point
+        # stdout at /dev/null so Python's own flush at exit does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 141  # 128 + SIGPIPE, as a shell reports a command a closed pipe ended

@@ -15,7 +15,8 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-from ..errors import FastAVError
+from ..output_paths import check_output_file, write_text_atomic
+from .arg_types import non_negative_int, positive_int, seed, thread_count
 from .options import add_pruning_arguments, pruning_config_from_args
 
 EXAMPLES = """examples:
@@ -35,22 +36,16 @@ def add_arguments(parser) -> None:
     group = parser.add_argument_group("benchmark")
     group.add_argument("--embeds", metavar="FILE.npy", type=Path,
                        help="decoder input embeddings, float32 [N, D] or [B, N, D] (default: synthetic)")
-    group.add_argument("--batch", type=int, default=1, help="rows of synthetic inputs (default 1)")
-    group.add_argument("--seed", type=int, default=0, help="seed of the synthetic inputs (default 0)")
-    group.add_argument("--rounds", type=int, default=5, help="timed rounds per variant (default 5)")
-    group.add_argument("--warmup", type=int, default=1, help="untimed rounds per variant first (default 1)")
-    group.add_argument("--decode-steps", type=int, default=32, help="greedy decode steps per round (default 32)")
+    group.add_argument("--batch", type=positive_int, default=1, help="rows of synthetic inputs (default 1)")
+    group.add_argument("--seed", type=seed, default=0, help="seed of the synthetic inputs (default 0)")
+    group.add_argument("--rounds", type=positive_int, default=5, help="timed rounds per variant (default 5)")
+    group.add_argument("--warmup", type=non_negative_int, default=1,
+                       help="untimed rounds per variant first (default 1)")
+    group.add_argument("--decode-steps", type=positive_int, default=32,
+                       help="greedy decode steps per round (default 32)")
     group.add_argument("--backend", choices=("ort", "trt"), help="default: trt where its engines can run, else ort")
-    group.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (default: all cores)")
+    group.add_argument("--threads", type=thread_count, help="ONNX Runtime intra-op threads (default: all cores)")
     group.add_argument("--json", metavar="FILE", type=Path, help="also write every round's figures as JSON")
-
-
-def _check_counts(args) -> None:
-    for name, low in (("rounds", 1), ("warmup", 0), ("decode_steps", 1), ("batch", 1)):
-        if getattr(args, name) < low:
-            raise FastAVError(f"--{name.replace('_', '-')} {getattr(args, name)}: use at least {low}")
-    if args.json is not None and (args.json.is_dir() or not args.json.parent.is_dir()):
-        raise FastAVError(f"--json {args.json}: not a file in an existing directory")
 
 
 def main(args) -> int:
@@ -61,9 +56,10 @@ def main(args) -> int:
     from ..layout import TokenLayout
     from ..pruning_config import PruningConfig
     from ..synthetic_inputs import synthetic_embeds
-    from .run_command import load_embeds
+    from .run_command import check_run_inputs
 
-    _check_counts(args)
+    if args.json is not None:
+        check_output_file(args.json, "--json")
     manifest = load_engine_dir(args.engine)
     dims = manifest.dims
     layout = TokenLayout.load(args.layout) if args.layout is not None else manifest.layout
@@ -71,8 +67,8 @@ def main(args) -> int:
     dense = replace(PruningConfig.dense(), global_layer=manifest.global_layer).resolve(dims.num_layers)
     for config in (pruned, dense):
         check_request(manifest, layout, config, args.decode_steps + 1)
-    embeds = load_embeds(args.embeds, dims.hidden_size) if args.embeds is not None else None
-    layout.check_matches(embeds.shape[1] if embeds is not None else layout.n_tokens)
+    args.max_new_tokens = args.decode_steps + 1  # what run's input checks size the buffers by
+    embeds = check_run_inputs(args, layout, dims, dense, {"fp32": 4}.get(manifest.precision, 2))
 
     backend_name = args.backend or default_backend(manifest)
     graphs = open_graphs(manifest, backend_name, args.threads)  # loaded once, shared by both variants
@@ -109,7 +105,7 @@ def main(args) -> int:
           f"decode {ratios['decode_ms_per_token']:.3f}")
     print(f"FLOPs ratio (pruned / dense): {report.describe()}")
     if args.json is not None:
-        args.json.write_text(json.dumps({
+        write_text_atomic(args.json, json.dumps({
             "engine": str(args.engine), "backend": backend_name, "batch": int(embeds.shape[0]),
             "n_tokens": layout.n_tokens, "decode_steps": args.decode_steps,
             "variants": {name: series[name].to_json() for name in VARIANTS},

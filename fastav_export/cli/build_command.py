@@ -21,12 +21,14 @@ with --global-policy rollout).
 from __future__ import annotations
 
 import logging
+import shlex
 import time
 from pathlib import Path
 
 from ..errors import FastAVError
 from ..graph_io import FLAVOURS
-from .options import add_model_arguments, add_pruning_arguments, load_decoder, resolve_model
+from .arg_types import positive_int, seed
+from .options import add_model_arguments, add_pruning_arguments, check_layout_positions, load_decoder, resolve_model
 
 EXAMPLES = """examples:
   fastav-export build                                   # videollama2-tiny, fp32, ONNX Runtime
@@ -54,14 +56,15 @@ def add_arguments(parser) -> None:
     group.add_argument("--graphs", choices=FLAVOURS, metavar="FLAVOUR",
                        help="attention ops of the graphs: ort-contrib (GroupQueryAttention; default for --backend "
                             "ort) or onnx-standard (opset-23 Attention; default and required for --backend trt)")
-    group.add_argument("--max-batch", type=int, default=4, help="trt: most rows per request (default 4)")
+    group.add_argument("--max-batch", type=positive_int, default=4, help="trt: most rows per request (default 4)")
     group.add_argument("--timing-cache", metavar="FILE", type=Path,
                        help="trt: TensorRT timing cache, shared across builds (default: in ~/.cache/fastav-export)")
     group.add_argument("--export-only", action="store_true", help="write the ONNX graphs and config.json only")
     group.add_argument("--out", metavar="DIR", type=Path, help="engine directory (default engines/<model>-<precision>)")
-    group.add_argument("--max-tokens", type=int, help="longest prompt the engine accepts (default: the layout's N)")
-    group.add_argument("--max-new-tokens", type=int, default=64, help="longest generation (default 64)")
-    group.add_argument("--seed", type=int, default=0, help="seed of random weights (tiny models; default 0)")
+    group.add_argument("--max-tokens", type=positive_int,
+                       help="longest prompt the engine accepts (default: the layout's N)")
+    group.add_argument("--max-new-tokens", type=positive_int, default=64, help="longest generation (default 64)")
+    group.add_argument("--seed", type=seed, default=0, help="seed of random weights (tiny models; default 0)")
     group.add_argument("--random-weights", action="store_true",
                        help="allow seeded random weights for a full-size model (benchmarks)")
 
@@ -75,8 +78,6 @@ def main(args) -> int:
     if precision == "bf16" and args.backend == "ort" and not args.export_only:
         raise FastAVError("ONNX Runtime's CPU provider cannot run bf16 graphs: use --fp16 (or fp32) for "
                           "--backend ort, or --bf16 --backend trt (or --export-only) for TensorRT")
-    if args.max_batch < 1:
-        raise FastAVError(f"--max-batch {args.max_batch}: use at least 1 row")
     if args.backend == "trt" and args.graphs == "ort-contrib" and not args.export_only:
         raise FastAVError("TensorRT cannot build ort-contrib graphs (ONNX Runtime's contrib ops): "
                           "drop --graphs or use --graphs onnx-standard with --backend trt")
@@ -87,15 +88,18 @@ def main(args) -> int:
     spec, layout, dims, config = resolve_model(args)
     if spec is None:
         raise FastAVError("a plain Qwen2 checkpoint needs --model of its family (videollama2 or video-salmonn2)")
+    check_layout_positions(layout, dims)
     max_tokens = args.max_tokens if args.max_tokens is not None else layout.n_tokens
     if max_tokens < layout.n_tokens:
         raise FastAVError(f"--max-tokens {max_tokens} is below the layout's {layout.n_tokens} tokens")
-    if args.max_new_tokens < 1 or max_tokens + args.max_new_tokens > dims.max_position_embeddings:
-        raise FastAVError(f"--max-new-tokens {args.max_new_tokens} must be >= 1 and fit the model's "
+    if max_tokens + args.max_new_tokens > dims.max_position_embeddings:
+        raise FastAVError(f"--max-new-tokens {args.max_new_tokens} must fit the model's "
                           f"{dims.max_position_embeddings} positions with {max_tokens} prompt tokens")
-    name = Path(args.checkpoint).name if args.checkpoint else spec.name
+    name = Path(args.checkpoint).resolve().name if args.checkpoint else spec.name
     out = args.out or default_engine_dir(name, precision)
     check_target(out)
+    if args.timing_cache is not None and args.timing_cache.is_dir():
+        raise FastAVError(f"--timing-cache {args.timing_cache} is a directory: give a file name")
 
     started = time.perf_counter()
     model = load_decoder(args, spec, getattr(torch, PRECISION_DTYPES[precision]))
@@ -109,5 +113,9 @@ def main(args) -> int:
     size = sum(manifest.file(f).stat().st_size for f in manifest.files) / 2**20
     print(f"built {out} in {time.perf_counter() - started:.1f} s: {len(manifest.graphs)} graphs, "
           f"{len(manifest.files)} files, {size:.1f} MiB")
-    print(f"run it: fastav-export run {out}")
+    if args.export_only:  # nothing here can run it yet: say what it is for instead
+        print(f"the ONNX graphs only (--export-only) are in {shlex.quote(str(Path(out) / 'onnx'))}: "
+              "`fastav-export run` needs a build without --export-only")
+    else:
+        print(f"run it: fastav-export run {shlex.quote(str(out))}")
     return 0

@@ -22,7 +22,8 @@ import json
 import logging
 from pathlib import Path
 
-from ..errors import FastAVError
+from ..output_paths import check_output_dir, check_output_file, write_text_atomic
+from .arg_types import positive_int, seed, thread_count, tolerance
 
 EXAMPLES = """examples:
   fastav-export compare engines/videollama2-tiny-fp32 --against torch
@@ -44,22 +45,23 @@ def add_arguments(parser) -> None:
                             "backend of the same engine (default torch)")
     group.add_argument("--backend", choices=("ort", "trt"),
                        help="the engine side (default: trt when built with TensorRT and a GPU is present, else ort)")
-    group.add_argument("--max-new-tokens", type=int, default=8, help="greedy tokens generated per input (default 8)")
-    group.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (default: all cores)")
+    group.add_argument("--max-new-tokens", type=positive_int, default=8,
+                       help="greedy tokens generated per input (default 8)")
+    group.add_argument("--threads", type=thread_count, help="ONNX Runtime intra-op threads (default 0: all cores)")
     group = parser.add_argument_group("inputs")
     source = group.add_mutually_exclusive_group()
-    source.add_argument("--inputs", type=int, default=1, metavar="N",
+    source.add_argument("--inputs", type=positive_int, default=1, metavar="N",
                         help="synthetic inputs: N iterations with seeds S..S+N-1 (default 1)")
     source.add_argument("--load-inputs", metavar="FILE", type=Path,
                         help="Polygraphy input JSON: a list of {inputs_embeds: float32 [B, N, D]}")
-    group.add_argument("--batch", type=int, default=1, help="rows per synthetic input (default 1)")
-    group.add_argument("--seed", type=int, default=0, help="seed S of the first synthetic input (default 0)")
+    group.add_argument("--batch", type=positive_int, default=1, help="rows per synthetic input (default 1)")
+    group.add_argument("--seed", type=seed, default=0, help="seed S of the first synthetic input (default 0)")
     group.add_argument("--save-inputs", metavar="FILE", type=Path,
                        help="write the inputs as Polygraphy input JSON (for --load-inputs, `polygraphy run`)")
     group = parser.add_argument_group("tolerances and reports")
-    group.add_argument("--atol", type=float, help="logits: absolute tolerance (default by precision: "
-                                                  "fp32 1e-4, fp16 1e-2, bf16 5e-2)")
-    group.add_argument("--rtol", type=float, help="logits: relative tolerance (default 0)")
+    group.add_argument("--atol", type=tolerance, help="logits: absolute tolerance, finite and >= 0 (default by "
+                                                      "precision: fp32 1e-4, fp16 1e-2, bf16 5e-2)")
+    group.add_argument("--rtol", type=tolerance, help="logits: relative tolerance, finite and >= 0 (default 0)")
     group.add_argument("--report", metavar="FILE.json", type=Path,
                        help="write the verdict, per-output differences and the first diverging graph")
     group.add_argument("--save-graph-data", metavar="DIR", type=Path,
@@ -75,9 +77,11 @@ def main(args) -> int:
 
     if "trt" in (args.against, args.backend):
         require_tensorrt()
-    for name in ("inputs", "batch", "max_new_tokens"):
-        if getattr(args, name) < 1:
-            raise FastAVError(f"--{name.replace('_', '-')} {getattr(args, name)}: use at least 1")
+    for flag, path in (("--report", args.report), ("--save-inputs", args.save_inputs)):
+        if path is not None:
+            check_output_file(path, flag)
+    if args.save_graph_data is not None:
+        check_output_dir(args.save_graph_data, "--save-graph-data")
     from ..compare.session import Comparison
 
     comparison = Comparison(args.engine, against=args.against, backend=args.backend, threads=args.threads,
@@ -89,7 +93,7 @@ def main(args) -> int:
         feeds = comparison.synthetic_inputs(args.inputs, args.batch, args.seed)
     report = comparison.run(feeds, save_inputs=args.save_inputs, graph_data=args.save_graph_data)
     if args.report is not None:
-        args.report.write_text(json.dumps(report, indent=2) + "\n")
+        write_text_atomic(args.report, json.dumps(report, indent=2) + "\n")
         log.info(f"wrote {args.report}")
     print(report["summary"])
     return 0 if report["passed"] else 1

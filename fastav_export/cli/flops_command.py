@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
-from .options import add_model_arguments, add_pruning_arguments, pruning_config_from_args, resolve_layout
+from ..output_paths import check_output_file, write_text_atomic
+from .options import (add_model_arguments, add_pruning_arguments, check_layout_positions, pruning_config_from_args,
+                      resolve_layout)
 
 EXAMPLES = """examples:
   fastav-export flops --model videollama2
@@ -26,7 +29,7 @@ log = logging.getLogger("fastav_export")
 def add_arguments(parser) -> None:
     add_model_arguments(parser, checkpoint=False, default=DEFAULT_MODEL)
     add_pruning_arguments(parser)
-    parser.add_argument("--json", metavar="FILE", help="also write the per-layer figures as JSON")
+    parser.add_argument("--json", metavar="FILE", type=Path, help="also write the per-layer figures as JSON")
 
 
 def main(args) -> int:
@@ -34,8 +37,11 @@ def main(args) -> int:
     from ..models import get_model_spec
     from ..schedule import make_schedule
 
+    if args.json is not None:
+        check_output_file(args.json, "--json")
     spec = get_model_spec(args.model or DEFAULT_MODEL)
     layout = resolve_layout(args, spec)
+    check_layout_positions(layout, spec.dims)
     config = pruning_config_from_args(args, spec, spec.dims.num_layers)
     schedule = make_schedule(layout, config, spec.dims.num_layers)
     report = flops_report(spec.dims, schedule)
@@ -49,11 +55,11 @@ def main(args) -> int:
               f"{report.exact[layer] / 1e9:>12.2f} {report.exact_no_drop[layer] / 1e9:>16.2f}")
     print(f"FLOPs ratio (pruned / dense): {report.describe()}")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"model": spec.name, "n_tokens": layout.n_tokens, "tokens": list(schedule.tokens),
-                       "candidates": list(schedule.candidates), "paper_flops": list(report.paper),
-                       "exact_macs": list(report.exact), "exact_macs_without_early_drop": list(report.exact_no_drop),
-                       "flops_ratio": report.to_json(),
-                       "pruning": config.to_dict()}, f, indent=1)
+        write_text_atomic(args.json, json.dumps(
+            {"model": spec.name, "n_tokens": layout.n_tokens, "tokens": list(schedule.tokens),
+             "candidates": list(schedule.candidates), "paper_flops": list(report.paper),
+             "exact_macs": list(report.exact), "exact_macs_without_early_drop": list(report.exact_no_drop),
+             "flops_ratio": report.to_json(), "pruning": config.to_dict()},
+            indent=1))
         log.info(f"wrote {args.json}")
     return 0

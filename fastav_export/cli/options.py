@@ -15,7 +15,7 @@ from ..errors import FastAVError
 from ..layout import TokenLayout
 from ..models import get_model_spec, model_names
 from ..models.registry import ModelSpec, full_size_spec
-from ..pruning_config import GLOBAL_POLICIES, ROLLOUT_QUERIES, PruningConfig, parse_budget
+from ..pruning_config import GLOBAL_POLICIES, ROLLOUT_QUERIES, PruningConfig, cli_flag, parse_budget
 
 DEFAULT_MODEL = "videollama2-tiny"
 log = logging.getLogger("fastav_export")
@@ -70,30 +70,41 @@ def resolve_layout(args, spec: ModelSpec | None) -> TokenLayout:
     return spec.default_layout()
 
 
+PRUNING_FLAGS = ("global_layer", "fine_ratio", "alpha", "global_policy", "rollout_queries", "cutoff", "keep_audio",
+                 "keep_frames", "global_budget")
+
+
 def pruning_config_from_args(args, spec: ModelSpec | None, num_layers: int,
                              base: PruningConfig | None = None) -> PruningConfig:
     """`base` (an engine's built config) or the model preset, with the command line's
     overrides, validated and resolved."""
+    overrides = {name: getattr(args, name) for name in PRUNING_FLAGS if getattr(args, name) is not None}
     if args.no_prune:
+        ignored = [cli_flag(name) for name in overrides if name != "global_layer"]
+        if ignored:  # silently dropping them would hide a mistake
+            raise FastAVError(f"--no-prune turns pruning off, so {', '.join(ignored)} would be ignored: drop one")
         dense = PruningConfig.dense()
         if base is not None:  # an engine's graphs fix K
             dense = replace(dense, global_layer=base.global_layer)
-        return dense.resolve(num_layers)
+        return dense.with_overrides({k: v for k, v in overrides.items() if k == "global_layer"}, num_layers)
     if base is not None:
         config = base
     elif spec is not None:
         config = spec.preset
     else:  # a plain Qwen2 checkpoint has no preset: rollout keeping a quarter of the candidates
         config = PruningConfig(global_policy="rollout", global_budget=0.25)
-    overrides = {
-        name: getattr(args, name)
-        for name in ("global_layer", "fine_ratio", "alpha", "global_policy", "rollout_queries",
-                     "cutoff", "keep_audio", "keep_frames")
-        if getattr(args, name) is not None
-    }
-    if args.global_budget is not None:
-        overrides["global_budget"] = parse_budget(args.global_budget)
-    return replace(config, **overrides).resolve(num_layers)
+    if "global_budget" in overrides:
+        overrides["global_budget"] = parse_budget(overrides["global_budget"])
+    return config.with_overrides(overrides, num_layers)
+
+
+def check_layout_positions(layout: TokenLayout, dims, new_tokens: int = 0) -> None:
+    """The layout (plus `new_tokens` to generate) must fit the model's positions; checked before
+    anything is sized by the layout (a 10**12-token layout would otherwise allocate first)."""
+    if layout.n_tokens + new_tokens > dims.max_position_embeddings:
+        extra = f" + {new_tokens} new" if new_tokens else ""
+        raise FastAVError(f"{layout.n_tokens} tokens{extra} exceed the model's {dims.max_position_embeddings} "
+                          "positions: shorten the layout" + (" or --max-new-tokens" if new_tokens else ""))
 
 
 def decoder_dims(args, spec: ModelSpec | None):
@@ -104,7 +115,8 @@ def decoder_dims(args, spec: ModelSpec | None):
         return spec.dims
     from ..checkpoint import qwen2_config_from, read_config
 
-    return DecoderDims.from_qwen2_config(qwen2_config_from(read_config(Path(args.checkpoint))))
+    checkpoint = Path(args.checkpoint)
+    return DecoderDims.from_qwen2_config(qwen2_config_from(read_config(checkpoint), f"{checkpoint}/config.json"))
 
 
 def check_weights_available(args, spec: ModelSpec) -> None:
@@ -133,6 +145,11 @@ def load_decoder(args, spec: ModelSpec, dtype, device="cpu", attn_implementation
                                        attn_implementation=attn_implementation)
         log.info(f"loaded the decoder of {args.checkpoint}; {loaded.describe_skipped()}")
         return loaded.model
+    from ..memory import check_fits
     from ..torch_backend.model_factory import build_model
 
+    # Random weights are drawn in fp32, then cast: both copies exist for a moment.
+    check_fits(spec.dims.parameter_count() * (4 + dtype.itemsize),
+               f"{spec.name}'s random weights ({spec.dims.parameter_count() / 1e9:.2f} B parameters)",
+               "use a machine with more memory, or the model's -tiny variant")
     return build_model(spec, seed=args.seed, dtype=dtype, device=device, attn_implementation=attn_implementation)

@@ -8,13 +8,17 @@ Inputs are seeded synthetic embeddings over the layout unless --embeds gives rea
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
 
 from ..errors import FastAVError
 from ..layout import TokenLayout
-from .options import add_model_arguments, add_pruning_arguments, load_decoder, pruning_config_from_args, resolve_model
+from ..output_paths import check_output_file, write_text_atomic
+from .arg_types import positive_int, seed, thread_count
+from .options import (add_model_arguments, add_pruning_arguments, check_layout_positions, load_decoder,
+                      pruning_config_from_args, resolve_model)
 
 EXAMPLES = """examples:
   fastav-export run engines/videollama2-tiny-fp32 --json out.json
@@ -26,6 +30,9 @@ EXAMPLES = """examples:
 
 BACKENDS = ("torch", "ort", "trt")
 DTYPES = ("float32", "float16", "bfloat16")
+# Options of the torch backend and their defaults: with ENGINE_DIR they would do nothing.
+TORCH_ONLY = {"device": "cpu", "dtype": "float32", "attn_implementation": "sdpa", "rollout_impl": "streaming",
+              "random_weights": False}
 log = logging.getLogger("fastav_export")
 
 
@@ -36,42 +43,37 @@ def add_arguments(parser) -> None:
     add_pruning_arguments(parser)
     group = parser.add_argument_group("inputs and generation")
     group.add_argument("--embeds", metavar="FILE.npy", type=Path, help="decoder input embeddings, float32 [N, D] or [B, N, D]")
-    group.add_argument("--batch", type=int, default=1, help="rows of synthetic inputs (default 1)")
-    group.add_argument("--seed", type=int, default=0, help="seed of the synthetic inputs and tiny weights (default 0)")
-    group.add_argument("--max-new-tokens", type=int, default=16, help="tokens to generate greedily (default 16)")
+    group.add_argument("--batch", type=positive_int, default=1, help="rows of synthetic inputs (default 1)")
+    group.add_argument("--seed", type=seed, default=0, help="seed of the synthetic inputs and tiny weights (default 0)")
+    group.add_argument("--max-new-tokens", type=positive_int, default=16,
+                       help="tokens to generate greedily (default 16)")
     group.add_argument("--json", metavar="FILE", type=Path, help="write kept tokens, generated ids, first logits, FLOPs")
     group = parser.add_argument_group("execution")
     group.add_argument("--backend", choices=BACKENDS,
                        help="runtime backend (default with ENGINE_DIR: trt where its engines can run, else ort; "
                             "torch without)")
-    group.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (default: all cores)")
-    group.add_argument("--device", default="cpu", help="torch backend: cpu or cuda[:N] (default cpu)")
-    group.add_argument("--dtype", choices=DTYPES, default="float32", help="torch backend: weights/activations (default float32; engines have their own)")
-    group.add_argument("--attn-implementation", choices=("sdpa", "eager", "flash_attention_2"), default="sdpa",
+    group.add_argument("--threads", type=thread_count,
+                       help="ENGINE_DIR on ONNX Runtime: intra-op threads (default 0: all cores)")
+    # The torch-only options default to None, so that one given with ENGINE_DIR (where it
+    # would do nothing) is refused instead of ignored.
+    group.add_argument("--device", help="torch backend: cpu or cuda[:N] (default cpu)")
+    group.add_argument("--dtype", choices=DTYPES,
+                       help="torch backend: weights/activations (default float32; engines have their own)")
+    group.add_argument("--attn-implementation", choices=("sdpa", "eager", "flash_attention_2"),
                        help="torch backend: transformers attention kernel (default sdpa)")
-    group.add_argument("--rollout-impl", choices=("streaming", "dense"), default="streaming",
+    group.add_argument("--rollout-impl", choices=("streaming", "dense"),
                        help="torch backend: rollout without (streaming) or with N x N maps (default streaming)")
     group.add_argument("--random-weights", action="store_true",
                        help="allow seeded random weights for a full-size model (benchmarks)")
 
 
-def load_embeds(path: Path, hidden_size: int):
-    import numpy as np
-    import torch
+def _check_attn_implementation(name: str) -> None:
+    """transformers raises an ImportError deep inside model construction without flash-attn."""
+    import importlib.util
 
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise FastAVError(f"cannot read --embeds {path}: {exc}") from None
-    if array.dtype != np.float32:
-        raise FastAVError(f"--embeds {path} is {array.dtype}, expected float32 [N, D] or [B, N, D]")
-    if array.ndim == 2:
-        array = array[None]
-    if array.ndim != 3 or array.shape[1] == 0:
-        raise FastAVError(f"--embeds {path} has shape {list(array.shape)}, expected [N, D] or [B, N, D] with N > 0")
-    if array.shape[2] != hidden_size:
-        raise FastAVError(f"--embeds {path} has D = {array.shape[2]} but the model's hidden size is {hidden_size}")
-    return torch.from_numpy(array)
+    if name == "flash_attention_2" and importlib.util.find_spec("flash_attn") is None:
+        raise FastAVError("--attn-implementation flash_attention_2 needs the flash-attn package (and a CUDA GPU): "
+                          "install flash-attn, or use sdpa")
 
 
 def _device(name: str):
@@ -87,26 +89,50 @@ def _device(name: str):
 
 
 def main(args) -> int:
-    if args.max_new_tokens < 1:
-        raise FastAVError(f"--max-new-tokens {args.max_new_tokens}: generate at least 1 token")
-    if args.batch < 1:
-        raise FastAVError(f"--batch {args.batch}: use at least 1 row")
+    if args.json is not None:
+        check_output_file(args.json, "--json")
     if args.engine is not None:
         return _run_engine(args)
     if args.backend in ("ort", "trt"):
         raise FastAVError(f"--backend {args.backend} runs an engine directory: build one with "
                           "`fastav-export build`, then `fastav-export run ENGINE_DIR`")
+    if args.threads is not None:
+        raise FastAVError("--threads sets ONNX Runtime's threads for ENGINE_DIR: drop it for the torch backend")
+    for name, default in TORCH_ONLY.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
     return _run_torch(args)
 
 
-def _check_inputs(args, layout, dims):
-    """Validate --embeds and the token budget before anything slow happens."""
+def check_run_inputs(args, layout, dims, config, dtype_bytes: int):
+    """Validate --embeds, the token budget and the memory the run needs before anything slow happens."""
+    from ..embeds_file import load_embeds
+
+    check_layout_positions(layout, dims, args.max_new_tokens)
     embeds = load_embeds(args.embeds, dims.hidden_size) if args.embeds is not None else None
     layout.check_matches(embeds.shape[1] if embeds is not None else layout.n_tokens)
-    if layout.n_tokens + args.max_new_tokens > dims.max_position_embeddings:
-        raise FastAVError(f"{layout.n_tokens} tokens + {args.max_new_tokens} new exceed the model's "
-                          f"{dims.max_position_embeddings} positions: shorten the input or --max-new-tokens")
+    batch = embeds.shape[0] if embeds is not None else args.batch
+    check_run_memory(layout, config, dims, batch, args.max_new_tokens, dtype_bytes, synthetic=embeds is None)
     return embeds
+
+
+def check_run_memory(layout, config, dims, batch: int, new_tokens: int, dtype_bytes: int,
+                     synthetic: bool) -> None:
+    """One line when a run of `batch` rows cannot fit in memory: the inputs (synthetic ones are
+    drawn as noise and table rows, then combined), every layer's KV buffer sized for its
+    tokens plus the generation, one layer's activations and the logits."""
+    from ..memory import check_fits
+    from ..schedule import make_schedule
+
+    schedule = make_schedule(layout, config, dims.num_layers)
+    n, d = layout.n_tokens, dims.hidden_size
+    inputs = batch * n * d * 4 * (3 if synthetic else 1)
+    kv = sum(2 * batch * dims.num_kv_heads * (tokens + new_tokens) * dims.head_size * dtype_bytes
+             for tokens in schedule.tokens)
+    activations = batch * n * (4 * d + 2 * dims.intermediate_size) * 4
+    logits = 2 * batch * dims.vocab_size * 4
+    check_fits(inputs + kv + activations + logits, f"a batch of {batch} x {n} tokens (inputs, KV buffers, "
+               "activations)", "use a smaller --batch, a shorter layout or fewer --max-new-tokens")
 
 
 def _run_torch(args) -> int:
@@ -116,8 +142,9 @@ def _run_torch(args) -> int:
     from ..torch_backend.reference import TorchReference
 
     device, dtype = _device(args.device), getattr(torch, args.dtype)
+    _check_attn_implementation(args.attn_implementation)
     spec, layout, dims, config = resolve_model(args)
-    embeds = _check_inputs(args, layout, dims)
+    embeds = check_run_inputs(args, layout, dims, config, dtype.itemsize)
     started = time.perf_counter()
     model = load_decoder(args, spec, dtype, device, args.attn_implementation)
     log.debug(f"loaded {args.checkpoint or spec.name} in {time.perf_counter() - started:.1f} s")
@@ -138,13 +165,17 @@ def _run_engine(args) -> int:
     if args.backend == "torch":
         raise FastAVError("ENGINE_DIR runs on ort or trt, not --backend torch: "
                           "drop ENGINE_DIR to run the torch reference")
+    torch_only = [f"--{name.replace('_', '-')}" for name in TORCH_ONLY if getattr(args, name) not in (None, False)]
+    if torch_only:
+        raise FastAVError(f"{', '.join(torch_only)} only apply to the torch backend: an engine runs where its "
+                          "backend runs (trt: the GPU, ort: the CPU) in its built precision; drop them")
     manifest = load_engine_dir(args.engine)
     backend_name = args.backend or default_backend(manifest)
     dims = manifest.dims
     layout = TokenLayout.load(args.layout) if args.layout is not None else manifest.layout
     config = pruning_config_from_args(args, None, dims.num_layers, base=manifest.pruning)
     check_request(manifest, layout, config, args.max_new_tokens)
-    embeds = _check_inputs(args, layout, dims)
+    embeds = check_run_inputs(args, layout, dims, config, {"fp32": 4}.get(manifest.precision, 2))
     backend = open_engine_backend(manifest, layout, config, backend_name, threads=args.threads)
     if embeds is None:
         embeds = synthetic_embeds(backend.embedding_table(), layout, args.batch, args.seed)
@@ -174,6 +205,6 @@ def _generate_and_report(args, backend, embeds, layout, config, dims, title: str
     print(f"FLOPs ratio (pruned / dense): {report.describe()}")
     log.info(f"generated {args.max_new_tokens} tokens in {elapsed:.2f} s")
     if args.json:
-        result.write_json(args.json)
+        write_text_atomic(args.json, json.dumps(result.to_json()) + "\n")
         log.info(f"wrote {args.json}")
     return 0

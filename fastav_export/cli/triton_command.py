@@ -12,9 +12,10 @@ ENGINE_DIR from where it is now and validate it (sha256 of every file) on load.
 from __future__ import annotations
 
 import logging
+import shlex
 from pathlib import Path
 
-from ..errors import FastAVError
+from .arg_types import non_negative_int, positive_int
 
 EXAMPLES = """examples:
   fastav-export triton engines/videollama2-tiny-fp32 --out model_repository
@@ -31,15 +32,16 @@ def add_arguments(parser) -> None:
                         help="model repository to write (empty, new, or written by this command before)")
     parser.add_argument("--name", help="model name (default: the engine directory's name); "
                                        "NAME_oneshot is the non-streaming model")
-    parser.add_argument("--instances", type=int, default=1, help="model instances, one process each (default 1)")
-    parser.add_argument("--max-new-tokens", type=int,
+    parser.add_argument("--instances", type=positive_int, default=1,
+                        help="model instances, one process each (default 1)")
+    parser.add_argument("--max-new-tokens", type=positive_int,
                         help="tokens generated when a request does not say (default 16, at most the engine's limit)")
     parser.add_argument("--placeholder-id", type=int,
                         help="id marking video/audio positions in input_ids (default: the model's, e.g. -201 "
                              "for VideoLLaMA2, else -200)")
     parser.add_argument("--mm-dtype", choices=("fp32", "fp16"),
                         help="type of mm_embeds requests send (default: fp16 for fp16/bf16 engines, else fp32)")
-    parser.add_argument("--threads", type=int, default=0,
+    parser.add_argument("--threads", type=non_negative_int, default=0,
                         help="ONNX Runtime intra-op threads per instance (default 0: all cores)")
 
 
@@ -48,13 +50,12 @@ def main(args) -> int:
     from ..serving.repository import RepositorySettings, render_repository
     from ..serving.request import placeholder_id_for
 
-    if args.threads < 0:
-        raise FastAVError(f"--threads {args.threads}: use 0 (all cores) or more")
     manifest = load_engine_dir(args.engine)
+    # `is None`, not `or`: an explicit empty name or 0 must be refused, not replaced by the default.
     settings = RepositorySettings(
-        name=args.name or args.engine.resolve().name,
+        name=args.engine.resolve().name if args.name is None else args.name,
         instances=args.instances,
-        max_new_tokens=args.max_new_tokens or min(16, manifest.max_new_tokens),
+        max_new_tokens=min(16, manifest.max_new_tokens) if args.max_new_tokens is None else args.max_new_tokens,
         placeholder_id=placeholder_id_for(manifest.model) if args.placeholder_id is None else args.placeholder_id,
         mm_dtype=args.mm_dtype or ("fp32" if manifest.precision == "fp32" else "fp16"),
         threads=args.threads,
@@ -64,5 +65,5 @@ def main(args) -> int:
           f"from {manifest.path.resolve()}")
     print(f"placeholder id {settings.placeholder_id} at the {manifest.layout.n_tokens - manifest.layout.count('text')} "
           f"video/audio positions of the default layout ({manifest.layout.describe()})")
-    print(f"start: python -m fastav_export.serving.tritonserver --model-repository {args.out}")
+    print(f"start: python -m fastav_export.serving.tritonserver --model-repository {shlex.quote(str(args.out))}")
     return 0

@@ -9,6 +9,7 @@
     torch_graphs.py       every graph of an engine computed by the torch modules it was exported from
     graph_data.py         record each graph call and save it in Polygraphy's JSON formats
     bisect.py             the first graph whose outputs diverge from the reference's
+    source_graphs.py      the onnx/ files an engine is built from, run as `polygraphy run --onnxrt` runs them
     polygraphy_plugin.py  `polygraphy run ENGINE_DIR --fastav ...` through `polygraphy.run.plugins`
 
 Nothing here is imported by `fastav_export` itself: Polygraphy is an optional extra.

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..embeds_file import require_finite
 from ..engine_dir import EngineManifest, embedding_table
 from ..errors import FastAVError
+from ..json_input import parse_json
 from ..layout import TokenLayout
 from ..synthetic_inputs import synthetic_embeds
 from .runners import INPUT
@@ -29,15 +31,21 @@ def synthetic_feeds(manifest: EngineManifest, layout: TokenLayout, iterations: i
 def load_feeds(path: Path, layout: TokenLayout, hidden_size: int) -> list[OrderedDict]:
     """Polygraphy's `--load-inputs` format: a JSON list of feed dicts (polygraphy.json.save_json)."""
     from polygraphy.exception import PolygraphyException
-    from polygraphy.json import load_json
+    from polygraphy.json import from_json
 
     if not Path(path).is_file():
         raise FastAVError(f"--load-inputs {path} does not exist: write one with `fastav-export compare "
                           "--save-inputs FILE` or Polygraphy's `--save-inputs`")
     try:
-        feeds = load_json(str(path), description="input data")
-    except (PolygraphyException, ValueError, TypeError, KeyError) as exc:
-        raise FastAVError(f"--load-inputs {path} is not Polygraphy input JSON ({exc})") from None
+        text = Path(path).read_bytes()
+    except OSError as exc:
+        raise FastAVError(f"cannot read --load-inputs {path}: {exc.strerror or exc}") from None
+    parse_json(text, f"--load-inputs {path}")  # one line for undecodable, malformed or too deeply nested JSON
+    try:
+        feeds = from_json(text.decode("utf-8"))
+    except (PolygraphyException, ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+        raise FastAVError(f"--load-inputs {path} is not Polygraphy input JSON "
+                          f"({str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__})") from None
     if not isinstance(feeds, list) or not feeds:
         raise FastAVError(f"--load-inputs {path} must hold a non-empty list of feed dicts")
     for index, feed in enumerate(feeds):
@@ -47,4 +55,5 @@ def load_feeds(path: Path, layout: TokenLayout, hidden_size: int) -> list[Ordere
             shape = list(array.shape) if isinstance(array, np.ndarray) else None
             raise FastAVError(f"--load-inputs {path}: feed {index} needs {INPUT} float32 [B, {layout.n_tokens}, "
                               f"{hidden_size}], got {shape}")
+        require_finite(array, f"--load-inputs {path}: feed {index}'s {INPUT}")
     return feeds

@@ -25,6 +25,7 @@ from polygraphy.backend.base import BaseRunner
 from polygraphy.common import TensorMetadata
 
 from ..backends import check_request, open_engine_backend
+from ..embeds_file import require_finite
 from ..engine_dir import load_engine_dir
 from ..errors import FastAVError, MissingDependencyError
 from ..generation import GenerationResult, generate
@@ -92,6 +93,7 @@ class PipelineRunner(BaseRunner):
         if embeds.ndim != 3 or embeds.shape[1] != self.layout.n_tokens:
             raise FastAVError(f"{INPUT} has shape {list(embeds.shape)}, expected [B, {self.layout.n_tokens}, "
                               f"{self.manifest.dims.hidden_size}] for {self.engine_dir}")
+        require_finite(embeds, INPUT)
         started = time.perf_counter()
         result = generate(self.backend, torch.from_numpy(np.ascontiguousarray(embeds, np.float32)),
                           self.max_new_tokens)

@@ -8,6 +8,11 @@
 2. On failure (or with `graph_data`), the reference's graph-level run of the first failing
    input is recorded (graph_data.py) and replayed on the engine's graphs (bisect.py): the
    report names the first graph whose outputs diverge.
+3. Every file a compared backend builds from or loads is checked: when a backend loads
+   artifacts derived from the ONNX graphs (ONNX Runtime's optimised copies, TensorRT
+   engines), step 1 ran only those, so the ONNX graphs themselves (what TensorRT builds
+   from, what the saved `polygraphy run` commands check) are replayed too
+   (source_graphs.py), and a difference there fails the comparison.
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ import numpy as np
 import torch
 
 from ..backends import check_request, default_backend, open_graphs
-from ..engine_dir import load_engine_dir
+from ..engine_dir import backend_files, load_engine_dir, source_graphs
 from ..errors import FastAVError
+from ..memory import check_fits
 from . import tolerances
 from .bisect import bisect_graphs, first_divergence
 from .feeds import load_feeds, synthetic_feeds
@@ -35,6 +41,9 @@ class Comparison:
 
     def __init__(self, engine_dir, against: str = "torch", backend: str | None = None, threads: int | None = None,
                  max_new_tokens: int = 8, atol: float | None = None, rtol: float | None = None):
+        for name, value in (("--atol", atol), ("--rtol", rtol)):
+            if value is not None:
+                tolerances.check_tolerance(name, value)
         self.engine_dir = Path(engine_dir)
         self.manifest = load_engine_dir(self.engine_dir)
         self.layout, self.config = self.manifest.layout, self.manifest.pruning
@@ -51,6 +60,11 @@ class Comparison:
 
     # ---- inputs -------------------------------------------------------------------
     def synthetic_inputs(self, iterations: int, batch: int, seed: int) -> list:
+        dims, n = self.manifest.dims, self.layout.n_tokens
+        # Every feed is held for the whole comparison, and both runners' logits with it.
+        check_fits(iterations * batch * (n * dims.hidden_size + 2 * dims.vocab_size) * 4,
+                   f"--inputs {iterations} x --batch {batch} synthetic inputs of {n} tokens",
+                   "use fewer --inputs or a smaller --batch")
         return synthetic_feeds(self.manifest, self.layout, iterations, batch, seed)
 
     def load_inputs(self, path: Path) -> list:
@@ -102,15 +116,28 @@ class Comparison:
                   "iterations": iterations}
         failing = next((i for i, outputs in enumerate(iterations) if not all(o["passed"] for o in outputs.values())),
                        None)
-        if failing is not None or graph_data is not None:
-            report.update(self._per_graph(feeds[failing or 0], failing is not None, graph_data))
+        sources = self.unchecked_sources()
+        if failing is not None or graph_data is not None or sources:
+            report.update(self._per_graph(feeds[failing or 0], failing is not None, graph_data, sources))
+        report["passed"] = passed and report.get("sources", {}).get("passed", True)
         report["summary"] = self._summary(report, failing)
         return report
 
-    def _per_graph(self, feed: dict, bisect: bool, graph_data: Path | None) -> dict:
+    def unchecked_sources(self) -> dict[str, str]:
+        """graph -> ONNX file, for the graphs the pipeline comparison did not run: the ONNX files the
+        engine is built from, unless every compared backend loads exactly those (then they ran)."""
+        sources = source_graphs(self.manifest)
+        backends = [self.backend] + ([self.against] if self.against != "torch" else [])
+        if all(backend_files(self.manifest, backend) == sources for backend in backends):
+            return {}
+        return sources
+
+    def _per_graph(self, feed: dict, bisect: bool, graph_data: Path | None, sources: dict[str, str]) -> dict:
         embeds = torch.from_numpy(feed[INPUT])
         calls = record_calls(self.manifest, self.layout, self.config, self.reference_graphs(), embeds)
         section = {}
+        if sources:
+            section["sources"] = self._check_sources(calls, sources)
         if graph_data is not None:
             commands = save_graph_data(calls, graph_data, self.manifest, f"reference-{self.against}",
                                        self.graph_atol, self.graph_rtol)
@@ -126,10 +153,39 @@ class Comparison:
                 "outputs": {c.name: c.max_abs_diff for c in first.failing()}}
         return section
 
+    def _check_sources(self, calls, sources: dict[str, str]) -> dict:
+        """Replay the reference's graph calls on the ONNX files themselves (see source_graphs.py)."""
+        from .source_graphs import RUNNABLE_PRECISIONS, SourceGraphs
+
+        files = sorted(set(sources.values()))
+        if self.manifest.precision not in RUNNABLE_PRECISIONS:
+            log.warning(f"the {self.manifest.precision} ONNX graphs were not checked: ONNX Runtime's CPU provider "
+                        "cannot run them")
+            return {"files": files, "checked": False, "passed": True,
+                    "reason": f"ONNX Runtime cannot run {self.manifest.precision} graphs on the CPU"}
+        graphs = SourceGraphs(self.manifest, sources)
+        try:
+            checks = bisect_graphs(calls, graphs, self.graph_atol, self.graph_rtol)
+        finally:
+            graphs.close()
+        first = first_divergence(checks)
+        section = {"files": files, "checked": True, "passed": first is None}
+        if first is not None:
+            section["first_divergence"] = {
+                "graph": first.call.graph, "file": sources[first.call.graph], "role": first.call.role,
+                "step": first.call.step, "outputs": {c.name: c.max_abs_diff for c in first.failing()}}
+        return section
+
     def _summary(self, report: dict, failing: int | None) -> str:
         what = (f"{self.engine_dir} ({self.backend}, {self.manifest.precision}) vs {self.against}: "
                 f"{len(report['iterations'])} input(s), logits atol {self.atol:g} rtol {self.rtol:g}, "
                 "kept tokens and generated tokens exact")
+        sources = report.get("sources", {})
+        if failing is None and not sources.get("passed", True):
+            first = sources["first_divergence"]
+            diffs = ", ".join(f"{name} (max |diff| {value:.3g})" for name, value in first["outputs"].items())
+            return (f"FAILED | {what} | the pipeline matches, but the ONNX graph it is built from differs: "
+                    f"{first['file']} ({first['role']}, {first['step']}): {diffs}")
         if failing is None:
             return f"PASSED | {what}"
         outputs = [name for name, o in report["iterations"][failing].items() if not o["passed"]]

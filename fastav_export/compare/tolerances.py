@@ -31,6 +31,17 @@ DEFAULT_RTOL = 0.0
 GRAPH_TOLERANCES = {"fp32": (1e-4, 1e-4), "fp16": (1e-2, 1e-2), "bf16": (5e-2, 5e-2)}  # (atol, rtol)
 
 
+def check_tolerance(name: str, value: float) -> None:
+    """A tolerance must be a finite number >= 0: with NaN every elementwise check is false, so
+    Polygraphy's "fails when above atol" never fails and anything passes."""
+    import math
+
+    from ..errors import FastAVError
+
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise FastAVError(f"{name} {value!r} must be a finite number >= 0")
+
+
 def logits_atol(precision: str) -> float:
     return LOGITS_ATOL[precision]
 

@@ -65,7 +65,8 @@ def cached_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor
         return out, k.contiguous(), v.contiguous()
     present = []
     for buffer, entries in ((past_key, keys), (past_value, values)):
-        written = buffer.new_zeros(buffer.shape[0], buffer.shape[1], max(buffer.shape[2], past + q_len), buffer.shape[3])
+        batch, heads, capacity, head_dim = buffer.shape
+        written = buffer.new_zeros(batch, heads, max(capacity, past + q_len), head_dim)
         written[:, :, :past + q_len] = entries
         present.append(written)
     return out, present[0], present[1]

@@ -7,12 +7,16 @@ is one small module plus its import in `models/__init__.py`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, fields
 from typing import Callable
 
 from ..errors import FastAVError
 from ..layout import TokenLayout
 from ..pruning_config import PruningConfig
+
+
+MAX_DIM = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,42 @@ class DecoderDims:
     @property
     def head_size(self) -> int:
         return self.head_dim or self.hidden_size // self.num_heads
+
+    def parameter_count(self) -> int:
+        """Parameters of the Qwen2 decoder with these dimensions (q/k/v biases, norms, lm_head unless tied)."""
+        d, hd = self.hidden_size, self.head_size
+        q, kv = self.num_heads * hd, self.num_kv_heads * hd
+        attention = d * q + q + 2 * (d * kv + kv) + q * d
+        layer = attention + 3 * d * self.intermediate_size + 2 * d
+        embeddings = self.vocab_size * d * (1 if self.tie_word_embeddings else 2)
+        return self.num_layers * layer + embeddings + d
+
+    def check(self, where: str) -> "DecoderDims":
+        """One-line FastAVError unless every dimension is a sane positive value; returns self.
+
+        where: what the dimensions were read from, e.g. "checkpoint x/config.json".
+        Each dimension sizes an allocation, so the upper bound keeps a typo (hidden_size
+        1e9) from reaching the allocator; real models are many orders of magnitude below it.
+        """
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            if spec.name in ("rope_theta", "rms_norm_eps"):
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                        or value <= 0:
+                    raise FastAVError(f"{where}: {spec.name} is {value!r}, expected a finite number > 0")
+            elif spec.name == "tie_word_embeddings":
+                if not isinstance(value, bool):
+                    raise FastAVError(f"{where}: {spec.name} is {value!r}, expected true or false")
+            elif not (value is None and spec.name == "head_dim"):
+                if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_DIM:
+                    raise FastAVError(f"{where}: {spec.name} is {value!r}, expected an integer in 1..{MAX_DIM}")
+        if self.head_dim is None and self.hidden_size % self.num_heads:
+            raise FastAVError(f"{where}: hidden_size {self.hidden_size} is not a multiple of the "
+                              f"{self.num_heads} attention heads")
+        if self.num_heads % self.num_kv_heads:
+            raise FastAVError(f"{where}: the {self.num_heads} attention heads are not a multiple of the "
+                              f"{self.num_kv_heads} key/value heads")
+        return self
 
     def to_qwen2_config(self, **overrides):
         """A transformers `Qwen2Config` with these dimensions."""

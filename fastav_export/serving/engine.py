@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -85,15 +85,23 @@ class ServedEngine:
             text = text.float().cpu().numpy()
         return request.splice(np.asarray(text)[0])
 
-    def stream(self, request: ServingRequest) -> Iterator[int]:
-        """Greedy decoding, one token id at a time (`generation.greedy_steps`, as `run` decodes)."""
+    def stream(self, request: ServingRequest, cancelled: Callable[[], bool] = lambda: False) -> Iterator[int]:
+        """Greedy decoding, one token id at a time (`generation.greedy_steps`, as `run` decodes).
+
+        cancelled: asked before prefill and before each next step; when it says True the
+        stream ends early, so a cancelled request stops costing compute.
+        """
         import torch
 
+        if cancelled():
+            return
         backend = self._backend(request.layout, request.config)
         embeds = torch.from_numpy(self.inputs_embeds(request, backend))
         prefill = backend.prefill(embeds, max_new_tokens=request.max_new_tokens)
         for next_ids in greedy_steps(backend, prefill, request.max_new_tokens):
             yield int(next_ids[0])
+            if cancelled():
+                return
 
     def summary(self, request: ServingRequest) -> Summary:
         backend = self._backend(request.layout, request.config)

@@ -30,6 +30,8 @@ from string import Template
 from .. import __version__
 from ..engine_dir import EngineManifest
 from ..errors import FastAVError
+from ..output_paths import check_can_create
+from .tritonserver import check_stub_path
 
 MARKER = ".fastav-repository.json"
 ONESHOT_SUFFIX = "_oneshot"
@@ -82,6 +84,10 @@ def model_values(settings: RepositorySettings, manifest: EngineManifest, streami
     if any(c in engine_dir for c in '"\\\n'):
         raise FastAVError(f"the engine path {engine_dir!r} holds a quote, backslash or newline, which a Triton "
                           "config cannot carry: move the engine directory")
+    if not engine_dir.isascii():
+        raise FastAVError(f"the engine path {engine_dir} holds non-ASCII characters, which the Python inside "
+                          "Triton 2.51's python backend stub cannot use in file names: move the engine directory "
+                          "to an ASCII path")
     name = settings.name if streaming else settings.name + ONESHOT_SUFFIX
     mode = "streams one response per token, then a summary" if streaming else "answers with one response"
     return {
@@ -101,14 +107,15 @@ def model_values(settings: RepositorySettings, manifest: EngineManifest, streami
 
 
 def check_out(out: Path) -> None:
-    """Refuse to write into anything but an empty directory or an earlier rendering."""
-    if not out.exists():
-        return
-    if not out.is_dir():
+    """Refuse to write into anything but an empty directory or an earlier rendering, or into a
+    path the python backend cannot launch its stub from."""
+    check_stub_path(Path(out).resolve(), f"--out {out}")
+    if out.exists() and not out.is_dir():
         raise FastAVError(f"--out {out} exists and is not a directory: choose another --out")
-    if any(out.iterdir()) and not (out / MARKER).is_file():
+    if out.exists() and any(out.iterdir()) and not (out / MARKER).is_file():
         raise FastAVError(f"--out {out} is a non-empty directory that `fastav-export triton` did not write: "
                           "choose another --out or empty it")
+    check_can_create(out, f"--out {out}")
 
 
 def render_repository(manifest: EngineManifest, out: Path, settings: RepositorySettings) -> list[str]:

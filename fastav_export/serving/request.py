@@ -15,15 +15,15 @@ every problem is one `FastAVError` line that names the input and says what to se
 
 from __future__ import annotations
 
-import json
-import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 
 import numpy as np
 
 from ..backends import check_request
+from ..embeds_file import require_finite
 from ..engine_dir import EngineManifest
 from ..errors import FastAVError
+from ..json_input import parse_json
 from ..layout import KIND_CODES, TokenLayout
 from ..models import get_model_spec
 from ..models.videollama2 import VIDEO_PLACEHOLDER_ID
@@ -45,6 +45,11 @@ MM_DTYPES = (np.float32, np.float16)
 # string: the python backend stub of Triton 2.51 is built against numpy 1.x and crashes
 # on BYTES inputs when the server's Python has numpy 2, while UINT8 works with both.
 JSON_INPUTS = (LAYOUT, PRUNING)
+
+
+def request_field(setting: str) -> str:
+    """How errors name a setting: the request's own field (`fine_ratio`), never a CLI flag."""
+    return setting
 
 
 def placeholder_id_for(model: str) -> int:
@@ -117,10 +122,7 @@ def _text(inputs: dict, name: str) -> str | None:
 
 
 def _json(text: str, name: str):
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise FastAVError(f"input {name} is not valid JSON ({exc.msg} at character {exc.pos})") from None
+    return parse_json(text, f"input {name}")
 
 
 def request_config(base: PruningConfig, num_layers: int, fine_ratio: float | None,
@@ -139,13 +141,8 @@ def request_config(base: PruningConfig, num_layers: int, fine_ratio: float | Non
             raise FastAVError(f"input pruning has unknown settings {unknown}: allowed are {', '.join(OVERRIDABLE)}")
         overrides.update(data)
     if fine_ratio is not None:
-        if math.isnan(fine_ratio):
-            raise FastAVError("input fine_ratio is NaN: send a ratio in [0, 1)")
-        overrides["fine_ratio"] = fine_ratio
-    try:
-        return replace(base, **overrides).resolve(num_layers)
-    except TypeError as exc:
-        raise FastAVError(f"input pruning has a value of the wrong type ({exc})") from None
+        overrides["fine_ratio"] = fine_ratio  # validated with the rest: NaN is outside [0, 1)
+    return base.with_overrides(overrides, num_layers, name=request_field)
 
 
 def parse_request(inputs: dict, manifest: EngineManifest, placeholder_id: int,
@@ -172,7 +169,7 @@ def parse_request(inputs: dict, manifest: EngineManifest, placeholder_id: int,
         raise FastAVError(f"input max_new_tokens is {max_new_tokens}: generate at least 1 token")
     config = request_config(manifest.pruning, dims.num_layers, _scalar(inputs, FINE_RATIO, float),
                             _text(inputs, PRUNING))
-    check_request(manifest, layout, config, max_new_tokens)
+    check_request(manifest, layout, config, max_new_tokens, name=request_field)
     if layout.n_tokens + max_new_tokens > dims.max_position_embeddings:
         raise FastAVError(f"{layout.n_tokens} tokens + {max_new_tokens} new exceed the model's "
                           f"{dims.max_position_embeddings} positions: shorten the prompt or max_new_tokens")
@@ -197,6 +194,5 @@ def parse_request(inputs: dict, manifest: EngineManifest, placeholder_id: int,
     if embeds.shape != (m, dims.hidden_size):
         raise FastAVError(f"input mm_embeds has shape {list(embeds.shape)} but the layout has {m} video/audio "
                           f"positions and the model's hidden size is {dims.hidden_size}: send [{m}, {dims.hidden_size}]")
-    if not np.isfinite(embeds).all():
-        raise FastAVError("input mm_embeds holds NaN or infinite values: check the encoder outputs")
+    require_finite(embeds, "input mm_embeds")
     return ServingRequest(ids, embeds.astype(np.float32), layout, config, max_new_tokens)

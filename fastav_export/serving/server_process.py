@@ -9,7 +9,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .tritonserver import find_tritonserver, prepare_backend_dir, server_command, server_env
+from .stub_watchdog import MAX_RESTARTS, StubWatchdog
+from .tritonserver import check_stub_path, find_tritonserver, prepare_backend_dir, server_command, server_env
 
 READY_TIMEOUT_S = 180
 
@@ -25,22 +26,29 @@ class TritonServer:
 
     The server log goes to `workdir/tritonserver.log`; `stop()` terminates the server
     (kills it after 20 s). Models that fail to load leave the server running
-    (--exit-on-error=false), so their reason can be read from the log.
+    (--exit-on-error=false), so their reason can be read from the log. As the launcher
+    does, models are under explicit control and a stub watchdog reloads a model whose
+    stub died (after `max_stub_restarts` restarts it unloads it), logging to the same file.
     """
 
-    def __init__(self, repositories: list[Path], ready_models: list[str], workdir: Path):
+    def __init__(self, repositories: list[Path], ready_models: list[str], workdir: Path,
+                 max_stub_restarts: int = MAX_RESTARTS):
         install = find_tritonserver()
         self.http_port, self.grpc_port = free_port(), free_port()
         self.log_path = workdir / "tritonserver.log"
+        for repository in repositories:
+            check_stub_path(Path(repository).resolve(), f"the model repository {repository}")
         args = [*(f"--model-repository={r}" for r in repositories),
                 "--http-address=127.0.0.1", f"--http-port={self.http_port}",
                 "--grpc-address=127.0.0.1", f"--grpc-port={self.grpc_port}",
                 "--allow-metrics=false", "--exit-on-error=false", "--strict-readiness=false",
-                "--exit-timeout-secs=5"]
+                "--exit-timeout-secs=5", "--model-control-mode=explicit", "--load-model=*"]
         command = server_command(args, prepare_backend_dir(workdir / "backends", install), install)
-        self._log = open(self.log_path, "wb")
+        self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(command, env=server_env(install), stdout=self._log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
+        self.watchdog = StubWatchdog(self.process.pid, self.http_url, self._write_log,
+                                     max_restarts=max_stub_restarts).start()
         try:
             self._wait_ready(ready_models)
         except BaseException:
@@ -55,8 +63,14 @@ class TritonServer:
     def grpc_url(self) -> str:
         return f"127.0.0.1:{self.grpc_port}"
 
+    def _write_log(self, line: str) -> None:
+        if not self._log.closed:
+            self._log.write(line.encode() + b"\n")
+            self._log.flush()
+
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def model_ready(self, name: str) -> bool:
@@ -86,6 +100,7 @@ class TritonServer:
         self.stop()
 
     def stop(self) -> None:
+        self.watchdog.stop()  # before the shutdown, whose stub exits are no deaths
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -93,4 +108,6 @@ class TritonServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        for name in self.watchdog.remove_shared_memory():
+            self._write_log(f"fastav-export: removed the shared memory {name} a python backend stub left behind")
         self._log.close()

@@ -12,15 +12,22 @@ linked against and finds its standard library and site-packages from the first
   included, are what model.py imports) and its shared libpython plus the wheel's
   bundled libraries on LD_LIBRARY_PATH.
 
-Usage (every argument goes to tritonserver unchanged):
+Usage (every argument goes to tritonserver):
 
     python -m fastav_export.serving.tritonserver --model-repository model_repository
+
+The launcher stays the server's parent: it adds `--model-control-mode=explicit
+--load-model=*` (every model loads at start, as by default, and can be reloaded),
+forwards SIGINT/SIGTERM, and runs the stub watchdog (stub_watchdog.py), which reloads a
+model whose stub process died and removes the stubs' leftover shared memory at exit.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import signal
+import subprocess
 import sys
 import sysconfig
 from dataclasses import dataclass
@@ -80,6 +87,25 @@ def prepare_backend_dir(directory: Path, install: TritonInstall | None = None) -
     return Path(directory)
 
 
+def check_stub_path(path: Path, what: str) -> None:
+    """Refuse a path that the 2.51 python backend's stub process cannot use.
+
+    * whitespace: the backend starts each stub through a command line split at spaces,
+      so a model path with one shifts the stub's arguments (it dies with
+      `std::invalid_argument stol`) and the model never loads;
+    * non-ASCII characters: the stub's embedded Python encodes file names as ASCII
+      whatever the locale (PYTHONUTF8 and LC_ALL do not reach it), so it can neither
+      import a model.py below such a path nor open an engine file there.
+    """
+    text = str(path)
+    if any(c.isspace() for c in text):
+        raise FastAVError(f"{what} ({text}) holds whitespace, which Triton 2.51's python backend cannot pass to "
+                          "its stub process (it splits the stub's command line at spaces): use a path without")
+    if not text.isascii():
+        raise FastAVError(f"{what} ({text}) holds non-ASCII characters, which the Python inside Triton 2.51's "
+                          "python backend stub cannot use in file names: use an ASCII path")
+
+
 def server_env(install: TritonInstall | None = None, base: dict | None = None) -> dict:
     """Environment for tritonserver: this Python first on PATH, libpython and the wheel's libs findable."""
     install = install or find_tritonserver()
@@ -105,17 +131,87 @@ def server_command(args: list[str], backend_dir: Path, install: TritonInstall | 
     return [str(install.binary), f"--backend-directory={backend_dir}", *args]
 
 
+def _option(argv: list[str], *names: str) -> list[str]:
+    """Every value given to one of `names` (`--name=value` or `--name value`)."""
+    values = []
+    for index, arg in enumerate(argv):
+        for name in names:
+            if arg.startswith(name + "="):
+                values.append(arg.split("=", 1)[1])
+            elif arg == name and index + 1 < len(argv):
+                values.append(argv[index + 1])
+    return values
+
+
+def launch_arguments(argv: list[str]) -> tuple[list[str], str | None]:
+    """(tritonserver's arguments, "host:port" of its HTTP endpoint for the watchdog, or None).
+
+    Explicit model control (every model loaded at start) is added unless the user chose a
+    mode: it is what lets the watchdog reload a model whose stub died.
+    """
+    for repository in _option(argv, "--model-repository", "--model-store"):
+        check_stub_path(Path(repository).resolve(), f"--model-repository {repository}")
+    args = list(argv)
+    mode = _option(argv, "--model-control-mode")
+    if not mode:
+        args += ["--model-control-mode=explicit", "--load-model=*"]
+    if (mode and mode[-1] != "explicit") or _option(argv, "--allow-http")[-1:] == ["false"]:
+        return args, None
+    port = (_option(argv, "--http-port") or ["8000"])[-1]
+    address = (_option(argv, "--http-address") or ["127.0.0.1"])[-1]
+    return args, f"{'127.0.0.1' if address in ('0.0.0.0', '') else address}:{port}"
+
+
+def _terminate_with_parent() -> None:
+    """In the child before exec: SIGTERM when the launcher dies (Linux prctl PR_SET_PDEATHSIG)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
         install = find_tritonserver()
         backend_dir = prepare_backend_dir(default_backend_dir(), install)
+        check_stub_path(backend_dir.resolve(), "the python backend directory")
+        args, http_url = launch_arguments(argv)
     except FastAVError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
-    command = server_command(argv, backend_dir, install)
-    # exec: the server is this process, so signals and the exit code are its own.
-    os.execve(command[0], command, server_env(install))
+    from .stub_watchdog import StubWatchdog
+
+    def log(line: str) -> None:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+    if http_url is None:
+        log("fastav-export: without explicit model control over HTTP, a model whose python backend stub dies "
+            "cannot be reloaded; its requests fail until the server restarts")
+    # Its own process group, so a terminal's Ctrl-C reaches the server once (forwarded), not
+    # twice; and it gets SIGTERM should the launcher itself be killed.
+    server = subprocess.Popen(server_command(args, backend_dir, install), env=server_env(install),
+                              start_new_session=True, preexec_fn=_terminate_with_parent)
+    watchdog = StubWatchdog(server.pid, http_url, log)
+
+    def forward(signum, frame):
+        watchdog.halt()  # the stubs a shutdown stops must not be reloaded
+        server.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    watchdog.start()
+    try:
+        code = server.wait()
+    finally:
+        watchdog.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    for name in watchdog.remove_shared_memory():
+        log(f"fastav-export: removed the shared memory {name} a python backend stub left behind")
+    return 128 - code if code < 0 else code  # killed by signal N: the shell's 128 + N
 
 
 if __name__ == "__main__":

@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 
 from fastav_export.cli import main
+from fastav_export.compare.session import Comparison
+from fastav_export.errors import FastAVError
 from fastav_export.engine_dir import load_engine_dir, write_manifest
 
+from ..test_cli import run_cli
 from .conftest import ENGINE_MODEL
 
 
@@ -80,7 +83,9 @@ def test_missing_reference_weights_is_one_line(engine_copy, capsys):
     config = engine_copy / "config.json"
     data = json.loads(config.read_text())
     data["source"] = {"kind": "checkpoint", "path": str(engine_copy / "gone")}
-    config.write_text(json.dumps(data))
+    from fastav_export.engine_dir import write_manifest_data
+
+    write_manifest_data(engine_copy, data)  # an engine built from a checkpoint that was removed since
     assert main(["compare", str(engine_copy), "--against", "torch"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "not there any more" in err and "--against ort" in err
@@ -106,3 +111,66 @@ def test_without_polygraphy_help_works_and_compare_names_the_extra(tiny_engine, 
     assert exc.value.code == 0
     assert main(["compare", str(tiny_engine(ENGINE_MODEL).path)]) == 2
     assert "pip install fastav-export[compare]" in capsys.readouterr().err
+
+
+def test_a_nan_or_negative_tolerance_is_refused(engine_copy, capsys):
+    """Issue 16, item 2: with a perturbed layer (compare FAILED), `--atol nan` or `--rtol nan` said PASSED."""
+    _perturb_weights(engine_copy, "post_4")
+    for flag, value in (("--atol", "nan"), ("--rtol", "nan"), ("--atol", "-1"), ("--rtol", "inf")):
+        code, _, err = run_cli(capsys, "compare", str(engine_copy), "--against", "torch", flag, value)
+        assert code == 2
+        assert err.startswith(f"error: argument {flag}") and err.count("\n") == 1, err
+    with pytest.raises(FastAVError, match="finite number"):
+        Comparison(engine_copy, atol=float("nan"))
+
+
+def _as_if_derived_artifacts(monkeypatch):
+    """Compare as for a backend that loads artifacts built from the ONNX graphs (TensorRT engines):
+    the pipeline comparison then runs those, so the onnx/ files must be replayed on their own."""
+    from fastav_export.engine_dir import source_graphs
+
+    monkeypatch.setattr(Comparison, "unchecked_sources", lambda self: source_graphs(self.manifest))
+
+
+def test_onnx_runtime_engines_run_the_onnx_graphs_themselves(tiny_engine):
+    """Issue 16, item 10 (compare ran ONNX Runtime's optimised ort/ copies while its saved `polygraphy run`
+    commands named onnx/): ONNX Runtime now loads the onnx/ files, so nothing is left unchecked (and the
+    perturbed-onnx test above fails through the pipeline itself)."""
+    assert Comparison(tiny_engine(ENGINE_MODEL).path).unchecked_sources() == {}
+
+
+def test_compare_checks_the_onnx_graphs_the_engine_is_built_from(engine_copy, tmp_path, capsys, monkeypatch):
+    """Where a backend loads derived artifacts, a changed onnx/ file fails the comparison and is named."""
+    _as_if_derived_artifacts(monkeypatch)
+    _perturb_weights(engine_copy, "post_4")
+    report = tmp_path / "report.json"
+    assert main(["compare", str(engine_copy), "--against", "torch", "-q", "--report", str(report)]) == 1
+    data = json.loads(report.read_text())
+    assert not data["passed"] and data["sources"]["checked"]
+    assert data["sources"]["first_divergence"]["graph"] == "post_4"
+    assert data["sources"]["first_divergence"]["file"] == "onnx/post_4.onnx"
+
+
+def test_a_faithful_engine_passes_with_its_onnx_graphs_checked(tiny_engine, tmp_path, capsys, monkeypatch):
+    _as_if_derived_artifacts(monkeypatch)
+    report = tmp_path / "report.json"
+    assert main(["compare", str(tiny_engine(ENGINE_MODEL).path), "-q", "--report", str(report)]) == 0
+    sources = json.loads(report.read_text())["sources"]
+    assert sources["checked"] and sources["passed"] and "onnx/post_4.onnx" in sources["files"]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--report", "{tmp}"], "--report"),
+    (["--save-inputs", "{tmp}/missing/inputs.json"], "--save-inputs"),
+    (["--save-graph-data", "{tmp}/file.txt"], "--save-graph-data"),
+    (["--inputs", str(10**8)], "of memory but"),  # issue 16, item 6
+])
+def test_outputs_and_sizes_are_checked_before_comparing(tiny_engine, tmp_path, capsys, argv, message):
+    """Issue 16, items 5 and 6: `--report <directory>` and `--save-graph-data <file>` compared first and
+    crashed with a traceback after; `--inputs 100000000` built every input in memory."""
+    (tmp_path / "file.txt").write_text("not a directory")
+    argv = [arg.format(tmp=tmp_path) for arg in argv]
+    assert main(["compare", str(tiny_engine(ENGINE_MODEL).path), *argv]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and captured.err.count("\n") == 1, captured.err
+    assert "PASSED" not in captured.out and "FAILED" not in captured.out

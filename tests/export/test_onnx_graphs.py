@@ -46,7 +46,8 @@ def test_graphs_pass_the_full_checker_with_the_declared_io(tiny_engine, precisio
         assert weights and {t.data_type for t in weights} == {ELEM[precision]}
         # parameters the optimiser did not fold keep their checkpoint names (the fused q/k/v: qkv_proj)
         assert any(t.name.startswith(("model.", "lm_head.")) for t in model.graph.initializer)
-        assert all(t.name.startswith(("model.", "lm_head.", "val_", "rotary.")) or t.data_location != onnx.TensorProto.EXTERNAL
+        named = ("model.", "lm_head.", "val_", "rotary.")
+        assert all(t.name.startswith(named) or t.data_location != onnx.TensorProto.EXTERNAL
                    for t in model.graph.initializer)
 
 

@@ -63,3 +63,23 @@ def test_refuses_unrelated_directories_and_bad_names(tiny_engine, tmp_path, caps
     assert main(["triton", str(engine.path), "--out", str(tmp_path / "r"), "--max-new-tokens", "999"]) == 2
     assert "engine's limit" in capsys.readouterr().err
     assert _tree(tmp_path) == ["busy", "busy/notes.txt"]
+
+
+@pytest.mark.parametrize("out_name,engine_name,message", [
+    ("my repo", None, "holds whitespace"),  # the stubs crashed (`std::invalid_argument stol`)
+    ("repü", None, "non-ASCII"),  # the stub crashed (UnicodeEncodeError 'ascii')
+    ("repo", "engé", "non-ASCII"),  # the model failed as "... is not a directory"
+])
+def test_paths_the_python_backend_cannot_use_are_refused_at_render_time(tiny_engine, tmp_path, capsys,
+                                                                          out_name, engine_name, message):
+    """Issue 16, item 4: these rendered fine, then the models never loaded."""
+    import shutil
+
+    engine = tiny_engine("videollama2-tiny").path
+    if engine_name is not None:
+        engine = shutil.copytree(engine, tmp_path / engine_name / "engine")
+    out = tmp_path / out_name
+    assert main(["triton", str(engine), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+    assert not out.exists()

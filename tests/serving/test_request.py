@@ -93,3 +93,33 @@ def test_request_layout_other_than_the_default(served):
                             "max_new_tokens": np.array([2], np.int32)})
     tokens, summary = served.generate(request)
     assert len(tokens) == 2 and summary.kept_tokens[0] == 23
+
+
+@pytest.mark.parametrize("changes,fragment", [
+    ({"fine_ratio": np.array([1.5], np.float32)}, "fine_ratio 1.5 is outside [0, 1)"),
+    ({"fine_ratio": np.array([np.nan], np.float32)}, "fine_ratio nan is outside [0, 1)"),
+    ({"pruning": json_bytes({"alpha": 2})}, "alpha 2 is outside [0, 1]"),
+    ({"pruning": json_bytes({"cutoff": True})}, "cutoff True must be an integer"),  # was accepted as 1
+    ({"pruning": json_bytes({"keep_audio": 2.0})}, "keep_audio 2.0 must be an integer"),
+    ({"pruning": json_bytes({"global_budget": 5, "global_policy": "positional"})}, "applies to the rollout policy"),
+    ({"pruning": json_bytes("[" * 100_000 + "]" * 100_000)}, "too deeply"),  # was a RecursionError
+    ({"layout": json_bytes('{"a": ' * 50_000 + "1" + "}" * 50_000)}, "too deeply"),
+    ({"pruning": json_bytes('{"alpha": NaN}')}, "not valid JSON"),
+    ({"layout": np.frombuffer(b"\xff\xfe", np.uint8)}, "not UTF-8"),
+])
+def test_request_errors_name_request_fields(served, changes, fragment):
+    """Issue 16: server messages named CLI flags (`--fine-ratio`), nested JSON was an internal
+    RecursionError, and `{"cutoff": true}` passed as cutoff 1."""
+    message = _bad(served, **changes)
+    assert fragment in message and "--" not in "".join(message.split("`")[::2]), message
+
+
+def test_stream_stops_when_the_request_is_cancelled(served):
+    ids, mm = make_request(served.manifest, -201, seed=5)
+    request = served.parse({"input_ids": ids, "mm_embeds": mm, "max_new_tokens": np.array([10], np.int32)})
+    full = list(served.stream(request))
+    streamed = []
+    for token in served.stream(request, cancelled=lambda: len(streamed) >= 2):
+        streamed.append(token)
+    assert len(full) == 10 and streamed == full[:2]
+    assert list(served.stream(request, cancelled=lambda: True)) == []

@@ -41,6 +41,9 @@ class TritonPythonModel:
         self.name = config["name"]
         self.streaming = params["streaming"] == "true"
         try:
+            if not params["engine_dir"].isascii():  # the stub's Python encodes file names as ASCII
+                raise FastAVError(f"the engine path {params['engine_dir']} holds non-ASCII characters, which this "
+                                  "python backend stub cannot open: move the engine and re-render")
             self.engine = ServedEngine.open(params["engine_dir"], placeholder_id=int(params["placeholder_id"]),
                                             default_max_new_tokens=int(params["max_new_tokens"]),
                                             threads=int(params["threads"]) or None)
@@ -58,8 +61,9 @@ class TritonPythonModel:
             sender = request.get_response_sender() if self.streaming else None
             try:
                 response = self._serve(request, sender)
-            except FastAVError as exc:
-                response = pb_utils.InferenceResponse(error=pb_utils.TritonError(str(exc)))
+            except FastAVError as exc:  # the request is wrong: INVALID_ARG, which HTTP clients get as 400
+                response = pb_utils.InferenceResponse(
+                    error=pb_utils.TritonError(str(exc), pb_utils.TritonError.INVALID_ARG))
             except Exception as exc:  # a bug: answer this request, keep serving the others
                 pb_utils.Logger.log_error(f"{self.name}: internal error: {type(exc).__name__}: {exc}")
                 response = pb_utils.InferenceResponse(
@@ -77,11 +81,18 @@ class TritonPythonModel:
             if tensor is not None:
                 inputs[name] = _array(tensor)
         parsed = self.engine.parse(inputs)
+        # A client that cancelled (a closed gRPC stream) gets no more tokens: checked between tokens.
+        cancelled = sender.is_cancelled if sender is not None else request.is_cancelled
         tokens = []
-        for token in self.engine.stream(parsed):
+        for token in self.engine.stream(parsed, cancelled=cancelled):
             if sender is not None:  # decoupled: one response per token as soon as it exists
                 sender.send(pb_utils.InferenceResponse([_tensor("token_ids", np.array([token], np.int64))]))
             tokens.append(token)
+        if cancelled():
+            pb_utils.Logger.log_info(f"{self.name}: request cancelled after {len(tokens)} of "
+                                     f"{parsed.max_new_tokens} tokens; generation stopped")
+            return pb_utils.InferenceResponse(
+                error=pb_utils.TritonError("the request was cancelled", pb_utils.TritonError.CANCELLED))
         summary = self.engine.summary(parsed)
         outputs = [_tensor("kept_tokens", summary.kept_tokens), _tensor("flops_ratio", summary.flops_ratio)]
         if sender is None:

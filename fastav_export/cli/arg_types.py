@@ -1,0 +1,74 @@
+"""argparse value types for counts, seeds, thread counts and tolerances.
+
+A bad value is refused by the parser itself, before any work, as one line
+(`error: argument --batch: ...`), instead of surfacing later as a traceback (a seed
+too large for torch's generator), a silent default (`--max-new-tokens 0` read as
+"unset") or a wrong answer (`--atol nan` passes every comparison).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+
+# torch.Generator.manual_seed and numpy's default_rng both take any seed in [0, 2**63).
+MAX_SEED = 2**63 - 1
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1 (counts: batch rows, iterations, tokens, instances)."""
+    value = _int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be an integer >= 1")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = _int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be an integer >= 0")
+    return value
+
+
+def seed(text: str) -> int:
+    value = _int(text)
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{value} is outside 0..2**63-1, the seeds torch and numpy accept")
+    return value
+
+
+def cpu_cores() -> int:
+    """Cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def thread_count(text: str) -> int:
+    """0 (all cores) or 1..cores: more intra-op threads than cores only slows ONNX Runtime down."""
+    value = _int(text)
+    cores = cpu_cores()
+    if not 0 <= value <= cores:
+        raise argparse.ArgumentTypeError(f"{value} is outside 0..{cores}: this machine has {cores} cores "
+                                         "(0 uses all of them; more threads than cores only slow it down)")
+    return value
+
+
+def tolerance(text: str) -> float:
+    """A finite number >= 0: NaN compares false with everything, so a NaN tolerance would pass anything."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number >= 0")
+    return value
