@@ -262,6 +262,13 @@ class _Worker:
         self.process.wait(timeout=60)
 
 
+def _versions() -> str:
+    from importlib import metadata
+
+    names = ("fastav-export", "onnxruntime", "onnxruntime-genai", "torch", "transformers")
+    return ", ".join(f"{name} {metadata.version(name)}" for name in names)
+
+
 def _stats(values: list[float], digits: int) -> str:
     return f"{statistics.median(values):.{digits}f} [{min(values):.{digits}f}-{max(values):.{digits}f}]"
 
@@ -333,6 +340,7 @@ def main() -> None:
           f"{args.threads} threads per variant; input: {layout.describe()}, batch 1")
     print(f"rounds: {args.warmup} warm-up + {args.rounds} timed, {args.decode_steps} decode steps each, "
           "variants interleaved")
+    print(f"versions: {_versions()}")
     print(f"{'variant':<19} {'prefill ms':>22} {'decode ms/token':>22} {'peak RSS MiB (round)':>22} "
           f"{'loading':>8}")
     median, peak = {}, {}

@@ -86,13 +86,12 @@ def main(args) -> int:
 
     series = {name: Series() for name in VARIANTS}
     for index in range(args.warmup + args.rounds):
-        for name in VARIANTS:
-            result = run_round(backends[name], embeds, args.decode_steps)
-            if index >= args.warmup:
+        results = {name: run_round(backends[name], embeds, args.decode_steps) for name in VARIANTS}
+        if index >= args.warmup:
+            for name, result in results.items():
                 series[name].rounds.append(result)
-        log.info(f"round {index + 1}/{args.warmup + args.rounds}"
-                 f"{' (warm-up)' if index < args.warmup else ''}: "
-                 + ", ".join(f"{n} {series[n].rounds[-1].prefill_ms:.1f} ms" for n in VARIANTS if series[n].rounds))
+        log.info(f"round {index + 1}/{args.warmup + args.rounds}{' (warm-up)' if index < args.warmup else ''}: "
+                 + ", ".join(f"{name} prefill {result.prefill_ms:.1f} ms" for name, result in results.items()))
 
     print(f"{'variant':<8} {'prefill ms':>24} {'decode ms/token':>24} {'peak RSS MiB':>24}   (median [min-max])")
     for name in VARIANTS:
