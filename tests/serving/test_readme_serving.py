@@ -11,20 +11,15 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from fastav_export.cli import main as cli_main
+
+from .server_required import skip_without_tritonserver
 
 README = (Path(__file__).parent.parent.parent / "README.md").read_text()
 SECTION = re.search(r"## Serving with Triton Inference Server\n(.*?)\n## ", README, re.S).group(1)
 
-pytest.importorskip("tritonclient.grpc", reason="the serving tests need tritonclient[http,grpc] (the test extra)")
-try:
-    from fastav_export.serving.tritonserver import find_tritonserver
-
-    find_tritonserver()
-except Exception as exc:  # noqa: BLE001  the reason is shown by the skip
-    pytest.skip(f"no tritonserver: {exc}", allow_module_level=True)
+skip_without_tritonserver()
 
 from fastav_export.serving.server_process import free_port  # noqa: E402
 

@@ -21,15 +21,9 @@ from fastav_export.serving.repository import RepositorySettings, render_reposito
 from fastav_export.serving.request import placeholder_id_for
 
 from .inputs import make_request, run_command_tokens
+from .server_required import skip_without_tritonserver
 
-pytest.importorskip("tritonclient.grpc", reason="the serving tests need tritonclient[http,grpc] (the test extra)")
-pytest.importorskip("tritonclient.http", reason="the serving tests need tritonclient[http,grpc] (the test extra)")
-try:
-    from fastav_export.serving.tritonserver import find_tritonserver
-
-    find_tritonserver()
-except Exception as exc:  # noqa: BLE001  the reason is shown by the skip
-    pytest.skip(f"no tritonserver: {exc}", allow_module_level=True)
+skip_without_tritonserver()
 
 import tritonclient.grpc as grpcclient  # noqa: E402
 import tritonclient.http as httpclient  # noqa: E402
