@@ -11,7 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-
 from fastav_export.cli import main as cli_main
 
 from .server_required import skip_without_tritonserver
