@@ -10,21 +10,18 @@ greedy tokens are identical (an argmax near-tie can flip under fp16 rounding).
 
 from __future__ import annotations
 
-import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent.parent))
-from tests.conftest import TINY_MODELS, build_tiny_engine, tiny_model  # noqa: E402
-
-from fastav_export.generation import generate  # noqa: E402
-from fastav_export.models import get_model_spec  # noqa: E402
-from fastav_export.ort_backend.pipeline import OrtPipeline  # noqa: E402
-from fastav_export.synthetic_inputs import synthetic_embeds  # noqa: E402
-from fastav_export.torch_backend.reference import TorchReference  # noqa: E402
+from fastav_export.contract.synthetic_inputs import synthetic_embeds
+from fastav_export.models import get_model_spec
+from fastav_export.reference.torch_reference import TorchReference
+from fastav_export.runtime.generation import generate
+from fastav_export.runtime.ort.graphs import OrtPipeline
+from fastav_export.testing.models import TINY_MODELS, build_tiny_engine, tiny_model
 
 
 def main():

@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from prefill_torch import MID_SIZE  # the mid-size dims every CPU benchmark uses (this script's folder is on sys.path)
+from fastav_export.testing.models import MID_SIZE
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = ("fastav dense", "fastav positional", "fastav rollout", "transformers", "onnxruntime-genai")
@@ -61,8 +61,8 @@ def prepare(work: Path, decode_steps: int, log) -> None:
     """The checkpoint, the inputs, the fastav engines and the genai graph, each built once."""
     import torch
 
-    from fastav_export.synthetic_inputs import synthetic_embeds
-    from fastav_export.torch_backend.model_factory import random_qwen2
+    from fastav_export.contract.synthetic_inputs import synthetic_embeds
+    from fastav_export.models.model_factory import random_qwen2
 
     work.mkdir(parents=True, exist_ok=True)
     checkpoint = work / "checkpoint"
@@ -103,8 +103,8 @@ def _write_tokenizer(directory: Path) -> None:
 
 
 def _build_fastav(model, dims, layout, policy: str, out: Path, decode_steps: int, log) -> None:
-    from fastav_export.build import build_engine
-    from fastav_export.engine_dir import FORMAT_VERSION, MANIFEST
+    from fastav_export.engine.build import build_engine
+    from fastav_export.engine.manifest import FORMAT_VERSION, MANIFEST
     from fastav_export.models import get_model_spec
 
     manifest = out / MANIFEST
@@ -158,7 +158,7 @@ class _GenaiGraph:
         return torch.from_numpy(logits[:, -1])
 
     def prefill(self, inputs_embeds, max_new_tokens: int):
-        from fastav_export.generation import PrefillOutput
+        from fastav_export.contract.backend_protocol import PrefillOutput
 
         batch, n, _ = inputs_embeds.shape
         shape = (batch, self.kv_heads, n + max_new_tokens, self.head_size)
@@ -185,7 +185,7 @@ class _Transformers:
     def prefill(self, inputs_embeds, max_new_tokens: int):
         from transformers import DynamicCache
 
-        from fastav_export.generation import PrefillOutput
+        from fastav_export.contract.backend_protocol import PrefillOutput
 
         self.cache = DynamicCache()
         out = self.model(inputs_embeds=inputs_embeds, past_key_values=self.cache, use_cache=True, logits_to_keep=1)
@@ -207,9 +207,9 @@ def _open_variant(name: str, work: Path, threads: int):
 
         table = load_file(work / "checkpoint" / "model.safetensors")["model.embed_tokens.weight"]
         return _GenaiGraph(work / "genai", table, threads)
-    from fastav_export.backends import open_engine_backend
-    from fastav_export.engine_dir import load_engine_dir
-    from fastav_export.pruning_config import PruningConfig
+    from fastav_export.contract.pruning_config import PruningConfig
+    from fastav_export.engine.manifest import load_engine_dir
+    from fastav_export.runtime.backends import open_engine_backend
 
     policy = "rollout" if name == "fastav rollout" else "positional"
     manifest = load_engine_dir(work / f"fastav-{policy}")
@@ -223,7 +223,7 @@ def worker(name: str, work: Path, threads: int, decode_steps: int) -> None:
     """Load the variant, then answer each `round` line on stdin with one JSON line on stdout."""
     import torch
 
-    from fastav_export.bench import peak_rss_mb, run_round
+    from fastav_export.runtime.bench import peak_rss_mb, run_round
 
     embeds = torch.from_numpy(np.load(work / "embeds.npy"))
     backend = _open_variant(name, work, threads)
@@ -242,8 +242,7 @@ class _Worker:
         command = [sys.executable, __file__, "--worker", name, "--work", str(args.work),
                    "--threads", str(args.threads), "--decode-steps", str(args.decode_steps)]
         self.name = name
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                        env={**os.environ, "PYTHONPATH": str(ROOT)})
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.load_peak = self._read()["load_peak_rss_mb"]
 
     def _read(self) -> dict:
@@ -312,11 +311,10 @@ def main() -> None:
         parser.error("--rounds, --decode-steps and --threads must be at least 1, --warmup at least 0")
 
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
-    sys.path.insert(0, str(ROOT))
     prepare(args.work, args.decode_steps, log)
-    from fastav_export.flops import flops_report
+    from fastav_export.contract.flops import flops_report
+    from fastav_export.contract.schedule import make_schedule
     from fastav_export.models import get_model_spec
-    from fastav_export.schedule import make_schedule
 
     log("starting one worker per variant")
     workers = {name: _Worker(name, args) for name in VARIANTS}

@@ -21,16 +21,13 @@ from pathlib import Path
 
 import torch
 
-from fastav_export.flops import flops_report
+from fastav_export.contract.flops import flops_report
+from fastav_export.contract.pruning_config import PruningConfig
+from fastav_export.contract.synthetic_inputs import synthetic_embeds
 from fastav_export.models import get_model_spec
-from fastav_export.models.registry import DecoderDims
-from fastav_export.pruning_config import PruningConfig
-from fastav_export.synthetic_inputs import synthetic_embeds
-from fastav_export.torch_backend.model_factory import random_qwen2
-from fastav_export.torch_backend.reference import TorchReference
-
-MID_SIZE = DecoderDims(hidden_size=512, intermediate_size=1536, num_layers=8, num_heads=8, num_kv_heads=2,
-                       vocab_size=1024)
+from fastav_export.models.model_factory import random_qwen2
+from fastav_export.reference.torch_reference import TorchReference
+from fastav_export.testing.models import MID_SIZE
 
 
 def synchronize(device):
@@ -66,7 +63,7 @@ def random_model(dims, dtype, device):
     """Seeded random weights; at full size on a GPU they are drawn there (the CPU would take minutes)."""
     if device.type != "cuda":
         return random_qwen2(dims, seed=0, std=0.02, dtype=dtype, device=device)
-    from fastav_export.torch_backend.model_factory import make_qwen2
+    from fastav_export.models.model_factory import make_qwen2
 
     config = dims.to_qwen2_config()
     config._attn_implementation = "sdpa"

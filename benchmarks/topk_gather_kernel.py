@@ -51,7 +51,7 @@ def main() -> int:
         print("error: this benchmark needs a CUDA GPU and a CUDA build of PyTorch", file=sys.stderr)
         return 2
 
-    from fastav_export.trt_backend.topk_gather_extension import load_topk_gather_extension
+    from fastav_export.testing.topk_gather_extension import load_topk_gather_extension
 
     extension = load_topk_gather_extension()
     dtype = getattr(torch, args.dtype)

@@ -23,15 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent.parent))
-
-from fastav_export.engine_dir import load_engine_dir  # noqa: E402
-from fastav_export.layout import KIND_CODES  # noqa: E402
-from fastav_export.serving.client import request_inputs  # noqa: E402
-from fastav_export.serving.engine import ServedEngine  # noqa: E402
-from fastav_export.serving.repository import RepositorySettings, render_repository  # noqa: E402
-from fastav_export.serving.request import placeholder_id_for  # noqa: E402
-from fastav_export.serving.server_process import TritonServer  # noqa: E402
+from fastav_export.contract.layout import KIND_CODES
+from fastav_export.engine.manifest import load_engine_dir
+from fastav_export.models import placeholder_id_for
+from fastav_export.serving.client import request_inputs
+from fastav_export.serving.engine import ServedEngine
+from fastav_export.serving.repository import RepositorySettings, render_repository
+from fastav_export.serving.server_process import TritonServer
 
 
 def make_requests(manifest, count: int):

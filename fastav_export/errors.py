@@ -16,10 +16,4 @@ class FastAVError(Exception):
 
 
 class MissingDependencyError(FastAVError):
-    """An optional package is needed for this feature; names the extra that installs it."""
-
-    def __init__(self, package: str, extra: str, feature: str):
-        super().__init__(
-            f"{feature} needs the '{package}' package: install it with "
-            f"`pip install fastav-export[{extra}]`"
-        )
+    """An optional package is missing: the message says what installs it (optional.py)."""

@@ -2,52 +2,15 @@
 
 from __future__ import annotations
 
-import functools
-
 import pytest
 import torch
 
-from fastav_export.models import get_model_spec
-from fastav_export.torch_backend.model_factory import build_model
-
-TINY_MODELS = ("videollama2-tiny", "video-salmonn2-tiny")
-
-
-@functools.lru_cache(maxsize=None)
-def tiny_model(name: str, seed: int = 0, attn_implementation: str = "sdpa", dtype=torch.float32):
-    """A tiny seed model with seeded random weights (cached: tests must not modify it)."""
-    return build_model(get_model_spec(name), seed=seed, attn_implementation=attn_implementation, dtype=dtype)
+from fastav_export.testing.models import TINY_MODELS, build_tiny_engine
 
 
 @pytest.fixture(params=TINY_MODELS)
 def tiny_name(request) -> str:
     return request.param
-
-
-def build_tiny_engine(out, name: str, precision: str = "fp32", rollout: bool = True, export_only: bool = False,
-                      max_tokens: int = 128, max_new_tokens: int = 20, backend: str = "ort",
-                      flavour: str | None = None):
-    """Build `name`'s tiny seed model (seed 0) into `out` and return its manifest.
-
-    With rollout=True the pre graph returns the importance, so the engine serves both
-    global policies (positional just ignores it).
-    """
-    import copy
-    from dataclasses import replace
-
-    from fastav_export.build import build_engine
-
-    spec = get_model_spec(name)
-    model = tiny_model(name)
-    dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
-    if dtype != torch.float32:
-        model = copy.deepcopy(model).to(dtype)
-    config = replace(spec.preset, global_policy="rollout" if rollout else "positional")
-    return build_engine(model, model_name=name, source={"kind": "random", "seed": 0}, dims=spec.dims,
-                        precision=precision, layout=spec.default_layout(),
-                        config=config.resolve(spec.dims.num_layers), max_tokens=max_tokens,
-                        max_new_tokens=max_new_tokens, out=out, export_only=export_only, backend=backend,
-                        max_batch=2, flavour=flavour)
 
 
 @pytest.fixture(scope="session")
@@ -59,7 +22,7 @@ def tiny_engine(tmp_path_factory):
 
     def make(name: str, precision: str = "fp32", rollout: bool = True, export_only: bool = False,
              backend: str = "ort", flavour: str | None = None):
-        from fastav_export.graph_io import DEFAULT_FLAVOUR
+        from fastav_export.contract.graph_io import DEFAULT_FLAVOUR
 
         flavour = flavour or DEFAULT_FLAVOUR[backend]
         key = (name, precision, rollout, export_only, backend, flavour)

@@ -76,7 +76,7 @@ def _setup_logging(args) -> None:
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     handlers = [logging.StreamHandler(sys.stderr)]
     if args.log_file:
-        from ..output_paths import check_output_file
+        from ..user_io.output_paths import check_output_file
 
         check_output_file(args.log_file, "--log-file")
         handlers.append(logging.FileHandler(args.log_file))

@@ -15,7 +15,7 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-from ..output_paths import check_output_file, write_text_atomic
+from ..user_io.output_paths import check_output_file, write_text_atomic
 from .arg_types import non_negative_int, positive_int, seed, thread_count
 from .options import add_pruning_arguments, pruning_config_from_args
 
@@ -49,13 +49,14 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
-    from ..backends import check_request, default_backend, open_engine_backend, open_graphs
-    from ..bench import Series, format_stats, run_round
-    from ..engine_dir import load_engine_dir
-    from ..flops import flops_report
-    from ..layout import TokenLayout
-    from ..pruning_config import PruningConfig
-    from ..synthetic_inputs import synthetic_embeds
+    from ..contract.flops import flops_report
+    from ..contract.layout import TokenLayout
+    from ..contract.pruning_config import PruningConfig
+    from ..contract.synthetic_inputs import synthetic_embeds
+    from ..engine.manifest import load_engine_dir
+    from ..engine.requests import check_request
+    from ..runtime.backends import default_backend, open_engine_backend, open_graphs
+    from ..runtime.bench import Series, format_stats, run_round
     from .run_command import check_run_inputs
 
     if args.json is not None:

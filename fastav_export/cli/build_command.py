@@ -25,10 +25,16 @@ import shlex
 import time
 from pathlib import Path
 
+from ..contract.graph_io import FLAVOURS
 from ..errors import FastAVError
-from ..graph_io import FLAVOURS
 from .arg_types import positive_int, seed
-from .options import add_model_arguments, add_pruning_arguments, check_layout_positions, load_decoder, resolve_model
+from .options import (
+    add_model_arguments,
+    add_pruning_arguments,
+    check_layout_positions,
+    load_decoder,
+    resolve_model,
+)
 
 EXAMPLES = """examples:
   fastav-export build                                   # videollama2-tiny, fp32, ONNX Runtime
@@ -72,7 +78,7 @@ def add_arguments(parser) -> None:
 def main(args) -> int:
     import torch
 
-    from ..build import build_engine, check_target, default_engine_dir
+    from ..engine.build import build_engine, check_target, default_engine_dir
 
     precision = "fp16" if args.fp16 else "bf16" if args.bf16 else "fp32"
     if precision == "bf16" and args.backend == "ort" and not args.export_only:
@@ -82,7 +88,7 @@ def main(args) -> int:
         raise FastAVError("TensorRT cannot build ort-contrib graphs (ONNX Runtime's contrib ops): "
                           "drop --graphs or use --graphs onnx-standard with --backend trt")
     if args.backend == "trt" and not args.export_only:
-        from ..trt_backend.tensorrt_env import require_trt_build_environment
+        from ..engine.trt.tensorrt_env import require_trt_build_environment
 
         require_trt_build_environment()  # before the export, which takes minutes at full size
     spec, layout, dims, config = resolve_model(args)

@@ -22,7 +22,11 @@ import json
 import logging
 from pathlib import Path
 
-from ..output_paths import check_output_dir, check_output_file, write_text_atomic
+from ..user_io.output_paths import (
+    check_output_dir,
+    check_output_file,
+    write_text_atomic,
+)
 from .arg_types import positive_int, seed, thread_count, tolerance
 
 EXAMPLES = """examples:
@@ -70,13 +74,11 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
-    from ..compare.polygraphy_import import require_polygraphy
+    from ..optional import check_installed, require
 
-    require_polygraphy("fastav-export compare")
-    from ..compare.runners import require_tensorrt
-
+    require("polygraphy", "fastav-export compare")
     if "trt" in (args.against, args.backend):
-        require_tensorrt()
+        check_installed("tensorrt", "the TensorRT backend")
     for flag, path in (("--report", args.report), ("--save-inputs", args.save_inputs)):
         if path is not None:
             check_output_file(path, flag)

@@ -11,9 +11,14 @@ import json
 import logging
 from pathlib import Path
 
-from ..output_paths import check_output_file, write_text_atomic
-from .options import (add_model_arguments, add_pruning_arguments, check_layout_positions, pruning_config_from_args,
-                      resolve_layout)
+from ..user_io.output_paths import check_output_file, write_text_atomic
+from .options import (
+    add_model_arguments,
+    add_pruning_arguments,
+    check_layout_positions,
+    pruning_config_from_args,
+    resolve_layout,
+)
 
 EXAMPLES = """examples:
   fastav-export flops --model videollama2
@@ -33,9 +38,9 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
-    from ..flops import flops_report
+    from ..contract.flops import flops_report
+    from ..contract.schedule import make_schedule
     from ..models import get_model_spec
-    from ..schedule import make_schedule
 
     if args.json is not None:
         check_output_file(args.json, "--json")

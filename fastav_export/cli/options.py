@@ -11,11 +11,17 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
+from ..contract.layout import TokenLayout
+from ..contract.pruning_config import (
+    GLOBAL_POLICIES,
+    ROLLOUT_QUERIES,
+    PruningConfig,
+    cli_flag,
+    parse_budget,
+)
 from ..errors import FastAVError
-from ..layout import TokenLayout
 from ..models import get_model_spec, model_names
 from ..models.registry import ModelSpec, full_size_spec
-from ..pruning_config import GLOBAL_POLICIES, ROLLOUT_QUERIES, PruningConfig, cli_flag, parse_budget
 
 DEFAULT_MODEL = "videollama2-tiny"
 log = logging.getLogger("fastav_export")
@@ -54,7 +60,7 @@ def resolve_spec(args) -> tuple[ModelSpec | None, str | None]:
     checkpoint = getattr(args, "checkpoint", None)
     if checkpoint is None:
         return get_model_spec(args.model or DEFAULT_MODEL), None
-    from ..checkpoint import checkpoint_family
+    from ..models.checkpoint import checkpoint_family
 
     family, _ = checkpoint_family(checkpoint)
     if args.model:
@@ -109,11 +115,11 @@ def check_layout_positions(layout: TokenLayout, dims, new_tokens: int = 0) -> No
 
 def decoder_dims(args, spec: ModelSpec | None):
     """The decoder's dimensions, read from --checkpoint's config when given."""
-    from ..models.registry import DecoderDims
+    from ..contract.dims import DecoderDims
 
     if getattr(args, "checkpoint", None) is None:
         return spec.dims
-    from ..checkpoint import qwen2_config_from, read_config
+    from ..models.checkpoint import qwen2_config_from, read_config
 
     checkpoint = Path(args.checkpoint)
     return DecoderDims.from_qwen2_config(qwen2_config_from(read_config(checkpoint), f"{checkpoint}/config.json"))
@@ -139,14 +145,14 @@ def resolve_model(args):
 def load_decoder(args, spec: ModelSpec, dtype, device="cpu", attn_implementation: str = "sdpa"):
     """The transformers Qwen2ForCausalLM of --checkpoint, or `spec`'s seeded random weights."""
     if args.checkpoint is not None:
-        from ..checkpoint import load_qwen2_checkpoint
+        from ..models.checkpoint import load_qwen2_checkpoint
 
         loaded = load_qwen2_checkpoint(args.checkpoint, dtype=dtype, device=device,
                                        attn_implementation=attn_implementation)
         log.info(f"loaded the decoder of {args.checkpoint}; {loaded.describe_skipped()}")
         return loaded.model
-    from ..memory import check_fits
-    from ..torch_backend.model_factory import build_model
+    from ..models.model_factory import build_model
+    from ..user_io.memory import check_fits
 
     # Random weights are drawn in fp32, then cast: both copies exist for a moment.
     check_fits(spec.dims.parameter_count() * (4 + dtype.itemsize),

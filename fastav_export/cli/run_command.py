@@ -13,12 +13,18 @@ import logging
 import time
 from pathlib import Path
 
+from ..contract.layout import TokenLayout
 from ..errors import FastAVError
-from ..layout import TokenLayout
-from ..output_paths import check_output_file, write_text_atomic
+from ..user_io.output_paths import check_output_file, write_text_atomic
 from .arg_types import positive_int, seed, thread_count
-from .options import (add_model_arguments, add_pruning_arguments, check_layout_positions, load_decoder,
-                      pruning_config_from_args, resolve_model)
+from .options import (
+    add_model_arguments,
+    add_pruning_arguments,
+    check_layout_positions,
+    load_decoder,
+    pruning_config_from_args,
+    resolve_model,
+)
 
 EXAMPLES = """examples:
   fastav-export run engines/videollama2-tiny-fp32 --json out.json
@@ -106,7 +112,7 @@ def main(args) -> int:
 
 def check_run_inputs(args, layout, dims, config, dtype_bytes: int):
     """Validate --embeds, the token budget and the memory the run needs before anything slow happens."""
-    from ..embeds_file import load_embeds
+    from ..user_io.embeds_file import load_embeds
 
     check_layout_positions(layout, dims, args.max_new_tokens)
     embeds = load_embeds(args.embeds, dims.hidden_size) if args.embeds is not None else None
@@ -121,8 +127,8 @@ def check_run_memory(layout, config, dims, batch: int, new_tokens: int, dtype_by
     """One line when a run of `batch` rows cannot fit in memory: the inputs (synthetic ones are
     drawn as noise and table rows, then combined), every layer's KV buffer sized for its
     tokens plus the generation, one layer's activations and the logits."""
-    from ..memory import check_fits
-    from ..schedule import make_schedule
+    from ..contract.schedule import make_schedule
+    from ..user_io.memory import check_fits
 
     schedule = make_schedule(layout, config, dims.num_layers)
     n, d = layout.n_tokens, dims.hidden_size
@@ -138,8 +144,8 @@ def check_run_memory(layout, config, dims, batch: int, new_tokens: int, dtype_by
 def _run_torch(args) -> int:
     import torch
 
-    from ..synthetic_inputs import synthetic_embeds
-    from ..torch_backend.reference import TorchReference
+    from ..contract.synthetic_inputs import synthetic_embeds
+    from ..reference.torch_reference import TorchReference
 
     device, dtype = _device(args.device), getattr(torch, args.dtype)
     _check_attn_implementation(args.attn_implementation)
@@ -156,9 +162,10 @@ def _run_torch(args) -> int:
 
 
 def _run_engine(args) -> int:
-    from ..backends import check_request, default_backend, open_engine_backend
-    from ..engine_dir import load_engine_dir
-    from ..synthetic_inputs import synthetic_embeds
+    from ..contract.synthetic_inputs import synthetic_embeds
+    from ..engine.manifest import load_engine_dir
+    from ..engine.requests import check_request
+    from ..runtime.backends import default_backend, open_engine_backend
 
     if args.model or args.checkpoint:
         raise FastAVError("ENGINE_DIR already fixes the model: drop --model/--checkpoint")
@@ -184,8 +191,8 @@ def _run_engine(args) -> int:
 
 
 def _generate_and_report(args, backend, embeds, layout, config, dims, title: str) -> int:
-    from ..flops import flops_report
-    from ..generation import generate
+    from ..contract.flops import flops_report
+    from ..runtime.generation import generate
 
     started = time.perf_counter()
     result = generate(backend, embeds, args.max_new_tokens)

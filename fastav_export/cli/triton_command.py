@@ -46,9 +46,9 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
-    from ..engine_dir import load_engine_dir
+    from ..engine.manifest import load_engine_dir
+    from ..models import placeholder_id_for
     from ..serving.repository import RepositorySettings, render_repository
-    from ..serving.request import placeholder_id_for
 
     manifest = load_engine_dir(args.engine)
     # `is None`, not `or`: an explicit empty name or 0 must be refused, not replaced by the default.

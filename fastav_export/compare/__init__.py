@@ -1,6 +1,5 @@
 """Accuracy comparisons with Polygraphy: whole pipelines, single graphs, and bisection.
 
-    polygraphy_import.py  Polygraphy imported lazily, with an error that names our extra
     reference_model.py    the PyTorch reference an engine was built from (seeded or checkpoint weights)
     runners.py            Polygraphy runners for the whole pipeline (torch reference, ORT, TRT)
     feeds.py              the inputs: seeded synthetic embeddings, or Polygraphy input JSON

@@ -12,13 +12,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..embeds_file import require_finite
-from ..engine_dir import EngineManifest, embedding_table
+from ..contract.layout import TokenLayout
+from ..contract.synthetic_inputs import synthetic_embeds
+from ..engine.manifest import EngineManifest
 from ..errors import FastAVError
-from ..json_input import parse_json
-from ..layout import TokenLayout
-from ..synthetic_inputs import synthetic_embeds
-from .runners import INPUT
+from ..runtime.embedding import embedding_table
+from ..user_io.embeds_file import require_finite
+from ..user_io.json_input import parse_json
+
+INPUT = "inputs_embeds"  # the one input of every pipeline runner (runners.py)
 
 
 def synthetic_feeds(manifest: EngineManifest, layout: TokenLayout, iterations: int, batch: int,

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import torch
 
-from .. import graph_io
+from ..contract import graph_io
 from ..errors import FastAVError
-from ..graph_pipeline import GraphPipeline
+from ..runtime.graph_pipeline import GraphPipeline
 
 
 @dataclass

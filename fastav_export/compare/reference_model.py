@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from ..engine_dir import EngineManifest
+from ..engine.manifest import EngineManifest
 from ..errors import FastAVError
 
 log = logging.getLogger("fastav_export")
@@ -34,7 +34,7 @@ def reference_model(manifest: EngineManifest, attn_implementation: str = "sdpa")
 
 def _seeded(manifest: EngineManifest, seed: int, attn_implementation: str):
     from ..models import get_model_spec, model_names
-    from ..torch_backend.model_factory import build_model
+    from ..models.model_factory import build_model
 
     spec = get_model_spec(manifest.model) if manifest.model in model_names() else None
     if spec is None or spec.dims != manifest.dims:
@@ -44,7 +44,7 @@ def _seeded(manifest: EngineManifest, seed: int, attn_implementation: str):
 
 
 def _checkpoint(manifest: EngineManifest, path: Path, attn_implementation: str):
-    from ..checkpoint import load_qwen2_checkpoint
+    from ..models.checkpoint import load_qwen2_checkpoint
 
     if not path.is_dir():
         raise FastAVError(f"{manifest.path} was built from the checkpoint {path}, which is not there any more: "

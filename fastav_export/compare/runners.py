@@ -10,7 +10,7 @@ Every runner takes the same feed dict and returns the same outputs, so Polygraph
 
 A runner opens its engine directory (and its backend) on activation, so it can be built
 cheaply, pickled for Polygraphy's `--use-subprocess`, and named on the command line.
-This module imports Polygraphy: import it only after `require_polygraphy()`.
+This module imports Polygraphy: import it only after `optional.require("polygraphy")`.
 """
 
 from __future__ import annotations
@@ -24,15 +24,17 @@ import torch
 from polygraphy.backend.base import BaseRunner
 from polygraphy.common import TensorMetadata
 
-from ..backends import check_request, open_engine_backend
-from ..embeds_file import require_finite
-from ..engine_dir import load_engine_dir
-from ..errors import FastAVError, MissingDependencyError
-from ..generation import GenerationResult, generate
-from ..layout import TokenLayout
-from ..pruning_config import PruningConfig
+from ..contract.layout import TokenLayout
+from ..contract.pruning_config import PruningConfig
+from ..engine.manifest import load_engine_dir
+from ..engine.requests import check_request
+from ..errors import FastAVError
+from ..optional import check_installed
+from ..runtime.backends import open_engine_backend
+from ..runtime.generation import GenerationResult, generate
+from ..user_io.embeds_file import require_finite
+from .feeds import INPUT
 
-INPUT = "inputs_embeds"
 DEFAULT_NEW_TOKENS = 8
 
 
@@ -47,14 +49,6 @@ def pipeline_outputs(result: GenerationResult) -> OrderedDict:
         outputs[kept_name(layer)] = np.asarray(rows, np.int64)
     outputs["tokens"] = np.asarray(result.tokens, np.int64)
     return outputs
-
-
-def require_tensorrt() -> None:
-    """One line naming the extra when the TensorRT runtime is missing (it cannot be faked)."""
-    import importlib.util
-
-    if importlib.util.find_spec("tensorrt") is None:
-        raise MissingDependencyError("tensorrt", "trt", "the TensorRT backend")
 
 
 class PipelineRunner(BaseRunner):
@@ -115,7 +109,7 @@ class EngineRunner(PipelineRunner):
 
     def open_backend(self, manifest, layout, config):
         if self.backend_name == "trt":
-            require_tensorrt()
+            check_installed("tensorrt", "the TensorRT backend")
         return open_engine_backend(manifest, layout, config, self.backend_name, threads=self.threads)
 
 
@@ -127,7 +121,7 @@ class TorchRunner(PipelineRunner):
         super().__init__(engine_dir, **kwargs)
 
     def open_backend(self, manifest, layout, config):
-        from ..torch_backend.reference import TorchReference
+        from ..reference.torch_reference import TorchReference
         from .reference_model import reference_model
 
         return TorchReference(reference_model(manifest), layout, config)

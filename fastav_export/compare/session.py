@@ -23,15 +23,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..backends import check_request, default_backend, open_graphs
-from ..engine_dir import backend_files, load_engine_dir, source_graphs
+from ..engine.manifest import backend_files, load_engine_dir, source_graphs
+from ..engine.requests import check_request
 from ..errors import FastAVError
-from ..memory import check_fits
+from ..runtime.backends import default_backend, open_graphs
+from ..user_io.memory import check_fits
 from . import tolerances
-from .bisect import bisect_graphs, first_divergence
-from .feeds import load_feeds, synthetic_feeds
+from .feeds import INPUT, load_feeds, synthetic_feeds
 from .graph_data import record_calls, save_graph_data
-from .runners import INPUT, EngineRunner, TorchRunner
+from .graph_replay import bisect_graphs, first_divergence
+from .runners import EngineRunner, TorchRunner
 
 log = logging.getLogger("fastav_export")
 

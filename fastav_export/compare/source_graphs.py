@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..engine_dir import EngineManifest
-from ..graph_pipeline import TORCH_DTYPES
+from ..contract.precision import TORCH_DTYPES
+from ..engine.manifest import EngineManifest
 
 # ONNX Runtime's CPU provider has no bf16 kernels, so bf16 graphs cannot be run here.
 RUNNABLE_PRECISIONS = ("fp32", "fp16")

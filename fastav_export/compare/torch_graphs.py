@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import torch
 
-from .. import graph_io
-from ..engine_dir import EngineManifest
+from ..contract import graph_io
+from ..contract.precision import TORCH_DTYPES
+from ..engine.manifest import EngineManifest
 from ..export.layer_graphs import PostLayerGraph, PrePruneGraph
-from ..graph_pipeline import TORCH_DTYPES
 
 
 class TorchGraphs:

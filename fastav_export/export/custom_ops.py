@@ -28,7 +28,7 @@ import onnx
 import torch
 from onnx.defs import OpSchema
 
-from ..graph_io import FLAVOURS
+from ..contract.graph_io import FLAVOURS
 
 # ---- eager (reference) implementations ----------------------------------------------
 
@@ -114,7 +114,7 @@ def rollout_step(vector: torch.Tensor, query: torch.Tensor, key: torch.Tensor, a
     for runs whose cut does not rank by importance (positional, dense, decode).
     A_l is the head-mean causal attention map, never materialised.
     """
-    from ..torch_backend.scoring import vector_times_attention
+    from ..reference.scoring import vector_times_attention
 
     if not bool(enabled):
         return vector.clone()

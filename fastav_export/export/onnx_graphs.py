@@ -21,7 +21,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .. import graph_io
+from ..contract import graph_io
 from .custom_ops import FASTAV_DOMAIN, registered_schemas, translation_table
 from .layer_graphs import DecoderLayerGraph, PostLayerGraph, PrePruneGraph
 from .rollout_function import DEFAULT_BLOCK, rollout_function

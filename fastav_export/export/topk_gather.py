@@ -29,7 +29,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from ..graph_io import TOPK_INPUTS, TOPK_OUTPUTS
+from ..contract.graph_io import TOPK_INPUTS, TOPK_OUTPUTS
 
 DOMAIN = "fastav"
 OP_TYPE = "TopKGather"

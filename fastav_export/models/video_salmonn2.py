@@ -7,10 +7,11 @@ tokens of the same second (a window-level Q-Former over Whisper features gives a
 the question.
 """
 
-from ..layout import Segment, TokenLayout
-from ..pruning_config import PruningConfig
-from .registry import DecoderDims, ModelSpec, register, register_checkpoint_type
-from .videollama2 import QWEN2_7B
+from ..contract.dims import DecoderDims
+from ..contract.layout import Segment, TokenLayout
+from ..contract.pruning_config import PruningConfig
+from .qwen2 import QWEN2_7B
+from .registry import ModelSpec, register, register_checkpoint_type
 
 FAMILY = "video-salmonn2"
 

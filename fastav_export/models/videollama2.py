@@ -9,12 +9,14 @@ Prefix (system prompt + user header) about 14 tokens; question + assistant heade
 about 30.
 """
 
-from ..layout import Segment, TokenLayout
-from ..pruning_config import PruningConfig
-from .registry import DecoderDims, ModelSpec, register, register_checkpoint_type
+from ..contract.dims import DecoderDims
+from ..contract.layout import Segment, TokenLayout
+from ..contract.pruning_config import PruningConfig
+from .qwen2 import QWEN2_7B
+from .registry import ModelSpec, register, register_checkpoint_type
 
 FAMILY = "videollama2"
-VIDEO_PLACEHOLDER_ID = -201
+VIDEO_PLACEHOLDER_ID = -201  # `<video>` in the prompt
 
 
 def videollama2_layout(
@@ -32,15 +34,10 @@ def videollama2_layout(
     return TokenLayout(tuple(segments))
 
 
-QWEN2_7B = DecoderDims(
-    hidden_size=3584, intermediate_size=18944, num_layers=28, num_heads=28, num_kv_heads=4,
-    vocab_size=152064, head_dim=128, rope_theta=1_000_000.0, rms_norm_eps=1e-6,
-    tie_word_embeddings=False, max_position_embeddings=32768,
-)
-
 register(ModelSpec(
     name="videollama2",
     family=FAMILY,
+    placeholder_id=VIDEO_PLACEHOLDER_ID,
     dims=QWEN2_7B,
     default_layout=videollama2_layout,
     # Paper-like preset: video tokens before position 750 and the first 10 audio
@@ -60,6 +57,7 @@ def videollama2_tiny_layout(**overrides) -> TokenLayout:
 register(ModelSpec(
     name="videollama2-tiny",
     family=FAMILY,
+    placeholder_id=VIDEO_PLACEHOLDER_ID,
     dims=DecoderDims(hidden_size=64, intermediate_size=128, num_layers=6, num_heads=4, num_kv_heads=2,
                      vocab_size=256, rope_theta=1_000_000.0, rms_norm_eps=1e-6),
     default_layout=videollama2_tiny_layout,

@@ -17,11 +17,13 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ..backends import check_request, open_engine_backend, open_graphs
-from ..engine_dir import EngineManifest, load_engine_dir
-from ..flops import flops_report
-from ..generation import greedy_steps
-from .request import ServingRequest, parse_request, placeholder_id_for
+from ..contract.flops import flops_report
+from ..engine.manifest import EngineManifest, load_engine_dir
+from ..engine.requests import check_request
+from ..models import placeholder_id_for
+from ..runtime.backends import open_engine_backend, open_graphs
+from ..runtime.generation import greedy_steps
+from .request import ServingRequest, parse_request
 
 log = logging.getLogger("fastav_export")
 CACHED_BACKENDS = 4  # distinct (layout, config) pipelines kept per model instance (their KV buffers)

@@ -28,9 +28,10 @@ from pathlib import Path
 from string import Template
 
 from .. import __version__
-from ..engine_dir import EngineManifest
+from ..engine.manifest import EngineManifest
 from ..errors import FastAVError
-from ..output_paths import check_can_create
+from ..models.registry import DEFAULT_PLACEHOLDER_ID
+from ..user_io.output_paths import check_can_create
 from .tritonserver import check_stub_path
 
 MARKER = ".fastav-repository.json"
@@ -46,7 +47,7 @@ class RepositorySettings:
     name: str
     instances: int = 1
     max_new_tokens: int = 16  # default per request; a request may ask for up to the engine's limit
-    placeholder_id: int = -200
+    placeholder_id: int = DEFAULT_PLACEHOLDER_ID
     mm_dtype: str = "fp32"
     threads: int = 0  # ONNX Runtime intra-op threads per instance (0: all cores)
 

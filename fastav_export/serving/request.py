@@ -19,20 +19,13 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from ..backends import check_request
-from ..embeds_file import require_finite
-from ..engine_dir import EngineManifest
+from ..contract.layout import KIND_CODES, TokenLayout
+from ..contract.pruning_config import PruningConfig
+from ..engine.manifest import EngineManifest
+from ..engine.requests import check_request
 from ..errors import FastAVError
-from ..json_input import parse_json
-from ..layout import KIND_CODES, TokenLayout
-from ..models import get_model_spec
-from ..models.videollama2 import VIDEO_PLACEHOLDER_ID
-from ..pruning_config import PruningConfig
-
-# LLaVA's IMAGE_TOKEN_INDEX, which video-SALMONN 2 (LLaVA-OneVision base) and plain
-# checkpoints use; VideoLLaMA2 marks its `<video>` with -201.
-DEFAULT_PLACEHOLDER_ID = -200
-PLACEHOLDER_IDS = {"videollama2": VIDEO_PLACEHOLDER_ID, "video-salmonn2": DEFAULT_PLACEHOLDER_ID}
+from ..user_io.embeds_file import require_finite
+from ..user_io.json_input import parse_json
 
 # Input tensors of the served models (names and Triton types are in templates/config.pbtxt).
 INPUT_IDS, MM_EMBEDS, LAYOUT, MAX_NEW_TOKENS, FINE_RATIO, PRUNING = (
@@ -50,15 +43,6 @@ JSON_INPUTS = (LAYOUT, PRUNING)
 def request_field(setting: str) -> str:
     """How errors name a setting: the request's own field (`fine_ratio`), never a CLI flag."""
     return setting
-
-
-def placeholder_id_for(model: str) -> int:
-    """The placeholder id of a registered model's family (DEFAULT_PLACEHOLDER_ID otherwise)."""
-    try:
-        family = get_model_spec(model).family
-    except FastAVError:  # an engine built from a checkpoint directory
-        return DEFAULT_PLACEHOLDER_ID
-    return PLACEHOLDER_IDS.get(family, DEFAULT_PLACEHOLDER_ID)
 
 
 @dataclass(frozen=True)

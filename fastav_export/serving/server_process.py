@@ -5,12 +5,16 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from .stub_watchdog import MAX_RESTARTS, StubWatchdog
-from .tritonserver import check_stub_path, find_tritonserver, prepare_backend_dir, server_command, server_env
+from .tritonserver import (
+    check_stub_path,
+    find_tritonserver,
+    prepare_backend_dir,
+    server_command,
+    server_env,
+)
 
 READY_TIMEOUT_S = 180
 
@@ -35,6 +39,7 @@ class TritonServer:
                  max_stub_restarts: int = MAX_RESTARTS):
         install = find_tritonserver()
         self.http_port, self.grpc_port = free_port(), free_port()
+        self._http_client = None
         self.log_path = workdir / "tritonserver.log"
         for repository in repositories:
             check_stub_path(Path(repository).resolve(), f"the model repository {repository}")
@@ -74,11 +79,21 @@ class TritonServer:
         return self.log_path.read_text(errors="replace")
 
     def model_ready(self, name: str) -> bool:
+        """The server's own answer (tritonclient's `is_model_ready`); False while it cannot answer."""
+        from tritonclient.utils import InferenceServerException
+
         try:
-            with urllib.request.urlopen(f"http://{self.http_url}/v2/models/{name}/ready", timeout=2) as reply:
-                return reply.status == 200
-        except (urllib.error.URLError, OSError):
+            return self._client().is_model_ready(name)
+        except (InferenceServerException, OSError):
             return False
+
+    def _client(self):
+        if self._http_client is None:
+            import tritonclient.http as httpclient
+
+            self._http_client = httpclient.InferenceServerClient(self.http_url, connection_timeout=2.0,
+                                                                 network_timeout=2.0)
+        return self._http_client
 
     def _wait_ready(self, models: list[str]) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -101,6 +116,9 @@ class TritonServer:
 
     def stop(self) -> None:
         self.watchdog.stop()  # before the shutdown, whose stub exits are no deaths
+        if self._http_client is not None:
+            self._http_client.close()
+            self._http_client = None
         if self.process.poll() is None:
             self.process.terminate()
             try:

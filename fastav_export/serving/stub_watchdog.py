@@ -35,7 +35,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .tritonserver import STUB
+STUB = "triton_python_backend_stub"  # the python backend's per-model process (its executable's name)
+
 
 POLL_S = 0.5
 DEAD_POLLS = 2  # consecutive polls a stub must be a zombie: the reap of a normal exit is not a death

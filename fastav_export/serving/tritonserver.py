@@ -34,9 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import FastAVError
+from .stub_watchdog import STUB, StubWatchdog
 
 PIP_INSTALL = "pip install --no-deps nvidia-pytriton==0.7.0"
-STUB = "triton_python_backend_stub"
 PYTHON_BACKEND_FILES = ("libtriton_python.so", "triton_python_backend_utils.py")
 
 
@@ -182,8 +182,6 @@ def main(argv: list[str] | None = None) -> int:
     except FastAVError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
-    from .stub_watchdog import StubWatchdog
-
     def log(line: str) -> None:
         sys.stderr.write(line + "\n")
         sys.stderr.flush()

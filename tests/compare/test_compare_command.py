@@ -10,10 +10,10 @@ import pytest
 
 from fastav_export.cli import main
 from fastav_export.compare.session import Comparison
+from fastav_export.engine.manifest import load_engine_dir, write_manifest
 from fastav_export.errors import FastAVError
-from fastav_export.engine_dir import load_engine_dir, write_manifest
 
-from ..test_cli import run_cli
+from ..cli.test_cli import run_cli
 from .conftest import ENGINE_MODEL
 
 
@@ -83,7 +83,7 @@ def test_missing_reference_weights_is_one_line(engine_copy, capsys):
     config = engine_copy / "config.json"
     data = json.loads(config.read_text())
     data["source"] = {"kind": "checkpoint", "path": str(engine_copy / "gone")}
-    from fastav_export.engine_dir import write_manifest_data
+    from fastav_export.engine.manifest import write_manifest_data
 
     write_manifest_data(engine_copy, data)  # an engine built from a checkpoint that was removed since
     assert main(["compare", str(engine_copy), "--against", "torch"]) == 2
@@ -127,7 +127,7 @@ def test_a_nan_or_negative_tolerance_is_refused(engine_copy, capsys):
 def _as_if_derived_artifacts(monkeypatch):
     """Compare as for a backend that loads artifacts built from the ONNX graphs (TensorRT engines):
     the pipeline comparison then runs those, so the onnx/ files must be replayed on their own."""
-    from fastav_export.engine_dir import source_graphs
+    from fastav_export.engine.manifest import source_graphs
 
     monkeypatch.setattr(Comparison, "unchecked_sources", lambda self: source_graphs(self.manifest))
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from fastav_export import graph_io
-from fastav_export.ort_backend.pipeline import OrtGraphs
+from fastav_export.contract import graph_io
+from fastav_export.runtime.ort.graphs import OrtGraphs
 
 
 @pytest.mark.parametrize("flavour", ["ort-contrib", "onnx-standard"])

@@ -9,14 +9,13 @@ import onnx
 import pytest
 import torch
 
-from fastav_export import graph_io
+from fastav_export.contract import graph_io
+from fastav_export.contract.synthetic_inputs import synthetic_embeds
 from fastav_export.errors import FastAVError
 from fastav_export.models import get_model_spec
-from fastav_export.ort_backend.pipeline import OrtPipeline
-from fastav_export.synthetic_inputs import synthetic_embeds
-from fastav_export.torch_backend.reference import TorchReference
-
-from ..conftest import tiny_model
+from fastav_export.reference.torch_reference import TorchReference
+from fastav_export.runtime.ort.graphs import OrtPipeline
+from fastav_export.testing.models import tiny_model
 
 FP16_LOGITS_ATOL = 1e-2  # fp16 engine vs the fp32 reference; `python benchmarks/fp16_accuracy.py` prints the measured
 ELEM = {"fp32": onnx.TensorProto.FLOAT, "fp16": onnx.TensorProto.FLOAT16, "bf16": onnx.TensorProto.BFLOAT16}

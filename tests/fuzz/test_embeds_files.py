@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fastav_export.embeds_file import load_embeds
+from fastav_export.user_io.embeds_file import load_embeds
 
 from .contract import FUZZ, accepts_or_refuses
 

@@ -15,7 +15,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fastav_export.engine_dir import INTEGRITY, MANIFEST, load_engine_dir, manifest_digest, parse_manifest
+from fastav_export.engine.manifest import (
+    INTEGRITY,
+    MANIFEST,
+    load_engine_dir,
+    manifest_digest,
+    parse_manifest,
+)
 
 from .contract import FUZZ, accepts_or_refuses, json_values
 

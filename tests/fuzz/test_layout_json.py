@@ -7,7 +7,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fastav_export.layout import KINDS, TokenLayout
+from fastav_export.contract.layout import KINDS, TokenLayout
 
 from .contract import FUZZ, accepts_or_refuses, json_values
 

@@ -11,8 +11,12 @@ from hypothesis import strategies as st
 
 from fastav_export.cli import build_parser
 from fastav_export.cli.options import pruning_config_from_args
+from fastav_export.contract.pruning_config import (
+    GLOBAL_POLICIES,
+    ROLLOUT_QUERIES,
+    PruningConfig,
+)
 from fastav_export.models import get_model_spec
-from fastav_export.pruning_config import GLOBAL_POLICIES, ROLLOUT_QUERIES, PruningConfig
 from fastav_export.serving.request import request_config
 
 from .contract import FUZZ, accepts_or_refuses, json_values

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from fastav_export.engine.trt import plugin_library
 from fastav_export.errors import FastAVError
-from fastav_export.trt_backend import plugin_library
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ SCORES = ("distinct", "ties", "all-equal", "signed-zeros")
 
 @pytest.fixture(scope="module")
 def extension():
-    from fastav_export.trt_backend.topk_gather_extension import load_topk_gather_extension
+    from fastav_export.testing.topk_gather_extension import load_topk_gather_extension
 
     return load_topk_gather_extension()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastav_export.cli import main as cli_main
-from fastav_export.layout import KIND_CODES
+from fastav_export.contract.layout import KIND_CODES
 
 
 def make_request(manifest, placeholder_id: int, seed: int = 0, mm_dtype=np.float32):

@@ -7,7 +7,12 @@ import pytest
 from fastav_export.cli import main
 from fastav_export.errors import FastAVError
 from fastav_export.serving import repository
-from fastav_export.serving.repository import MARKER, RepositorySettings, render, render_repository
+from fastav_export.serving.repository import (
+    MARKER,
+    RepositorySettings,
+    render,
+    render_repository,
+)
 
 
 def _tree(path):

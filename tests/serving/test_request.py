@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from fastav_export.errors import FastAVError
+from fastav_export.models import placeholder_id_for
 from fastav_export.serving.client import json_bytes
 from fastav_export.serving.engine import ServedEngine
-from fastav_export.serving.request import placeholder_id_for
 
 from .inputs import make_request, run_command_tokens
 

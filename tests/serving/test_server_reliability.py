@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from fastav_export.models import placeholder_id_for
 from fastav_export.serving.client import request_inputs
 from fastav_export.serving.engine import ServedEngine
 from fastav_export.serving.repository import RepositorySettings, render_repository
-from fastav_export.serving.request import placeholder_id_for
+from fastav_export.testing.models import build_tiny_engine
 
-from ..conftest import build_tiny_engine
 from .inputs import make_request
 from .server_required import skip_without_tritonserver
 
@@ -45,7 +45,7 @@ def served(tiny_engine, tmp_path_factory):
     shutil.copytree(tiny_engine(MODEL).path, spaced)
     long = build_tiny_engine(work / "long-engine", MODEL, rollout=False, max_new_tokens=LONG)
     placeholder = placeholder_id_for(MODEL)
-    from fastav_export.engine_dir import load_engine_dir
+    from fastav_export.engine.manifest import load_engine_dir
 
     # One repository per rendering: rendering into a repository replaces what it held.
     render_repository(load_engine_dir(spaced), work / "repo-sp",

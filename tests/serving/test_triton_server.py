@@ -14,11 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from fastav_export.engine_dir import MANIFEST
+from fastav_export.engine.manifest import MANIFEST
+from fastav_export.models import placeholder_id_for
 from fastav_export.serving.client import request_inputs
 from fastav_export.serving.engine import ServedEngine
 from fastav_export.serving.repository import RepositorySettings, render_repository
-from fastav_export.serving.request import placeholder_id_for
 
 from .inputs import make_request, run_command_tokens
 from .server_required import skip_without_tritonserver
@@ -54,7 +54,7 @@ def served(tiny_engine, tmp_path_factory):
     graph.write_bytes(graph.read_bytes() + b"\0")
     missing = work / "missing-engine"
     shutil.copytree(manifests["vl2"].path, missing)
-    from fastav_export.engine_dir import load_engine_dir
+    from fastav_export.engine.manifest import load_engine_dir
 
     for name, path in (("tampered", tampered), ("missing", missing)):
         render_repository(load_engine_dir(path, verify=False), work / f"repo-{name}", RepositorySettings(name))

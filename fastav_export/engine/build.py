@@ -1,0 +1,219 @@
+"""`fastav-export build`: export the graphs, build the backend artifacts, write the manifest.
+
+Everything is written into a hidden `.<name>.partial-<pid>` directory beside the target
+and renamed into place only at the end, so an interrupted or failed build leaves no
+engine directory behind (a killed one leaves only the hidden partial directory, which
+the next build removes).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable
+
+from ..contract.dims import DecoderDims
+from ..contract.graph_io import DEFAULT_FLAVOUR
+from ..contract.layout import TokenLayout
+from ..contract.pruning_config import PruningConfig
+from ..errors import FastAVError
+from ..user_io.json_input import read_json_file
+from ..user_io.output_paths import check_can_create
+from .manifest import (
+    FORMAT,
+    MANIFEST,
+    EngineManifest,
+    GraphEntry,
+    tool_versions,
+    write_manifest,
+)
+
+log = logging.getLogger("fastav_export")
+ONNX_DIR = "onnx"
+
+
+@contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM (e.g. `kill`, a CI timeout) unwinds like Ctrl-C, so cleanup runs."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _remove_stale_partials(parent: Path, name: str) -> None:
+    for partial in parent.glob(f".{name}.partial-*"):
+        pid = partial.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(partial, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def check_target(out: Path) -> None:
+    """Refuse, before any work, a target the build could not replace without harm.
+
+    A build replaces `out` whole, so `out` must be absent, an empty directory, or an
+    engine directory this tool wrote: its config.json is an engine manifest and every
+    file in it is one the manifest lists (a Hugging Face snapshot also has a
+    config.json, and a user may have added notes). It must not hold the current
+    directory (renaming that fails, or strands the shell in a deleted directory), and
+    its parent must take new entries (checked by creating one).
+    """
+    out = Path(os.path.abspath(out))
+    if out.exists():
+        if not out.is_dir():
+            raise FastAVError(f"--out {out} exists and is not a directory: choose another --out")
+        if any(out.iterdir()):
+            _check_replaceable_engine(out)
+    here = Path.cwd().resolve()
+    if out.exists() and (out.resolve() == here or out.resolve() in here.parents):
+        raise FastAVError(f"--out {out} is the current directory or holds it, which a build cannot replace: "
+                          "run from another directory or choose another --out")
+    check_can_create(out.parent, f"--out {out}")
+
+
+def _check_replaceable_engine(out: Path) -> None:
+    not_engine = f"--out {out} exists and is not an engine directory: choose another --out or remove it"
+    try:
+        data = read_json_file(out / MANIFEST, "engine manifest")
+    except FastAVError:
+        raise FastAVError(not_engine) from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("files"), dict):
+        raise FastAVError(not_engine)
+    listed = {*data["files"], MANIFEST}
+    for path in sorted(out.rglob("*")):
+        if (path.is_file() or path.is_symlink()) and path.relative_to(out).as_posix() not in listed:
+            raise FastAVError(f"--out {out} holds {path.relative_to(out)}, which is not part of the engine built "
+                              "there and would be deleted: choose another --out or move that file")
+
+
+def build_engine(model, *, model_name: str, source: dict, dims: DecoderDims, precision: str,
+                 layout: TokenLayout, config: PruningConfig, max_tokens: int, max_new_tokens: int,
+                 out: Path, export_only: bool = False, backend: str = "ort", max_batch: int = 1,
+                 timing_cache: Path | None = None, flavour: str | None = None,
+                 progress: Callable[[str], None] = lambda message: None) -> EngineManifest:
+    """Export `model` (already in the target precision) and build it into `out`.
+
+    backend: "ort" (ONNX Runtime: the graphs are checked to load) or "trt" (TensorRT
+    engines; `max_batch` rows at most, tuned with the shared `timing_cache`).
+    `export_only` writes the ONNX graphs only. flavour: the graphs' attention ops
+    (graph_io.FLAVOURS; default: the one `backend` runs fastest).
+    """
+    flavour = flavour or DEFAULT_FLAVOUR[backend]
+    if backend == "trt" and flavour != "onnx-standard" and not export_only:
+        raise FastAVError(f"TensorRT cannot build {flavour} graphs (ONNX Runtime's contrib ops): "
+                          "drop --graphs or use --graphs onnx-standard with --backend trt")
+    out = Path(os.path.abspath(out))  # `.` or `..` have no name to rename
+    check_target(out)
+    partial = out.parent / f".{out.name}.partial-{os.getpid()}"
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FastAVError(f"cannot create {out.parent} ({exc.strerror or exc}): choose another --out") from None
+    _remove_stale_partials(out.parent, out.name)
+    shutil.rmtree(partial, ignore_errors=True)
+    started = time.perf_counter()
+    try:
+        with _terminate_as_interrupt():
+            manifest = _build_into(partial, model, model_name=model_name, source=source, dims=dims,
+                                   precision=precision, layout=layout, config=config, max_tokens=max_tokens,
+                                   max_new_tokens=max_new_tokens, export_only=export_only, backend=backend,
+                                   max_batch=max_batch, timing_cache=timing_cache, flavour=flavour,
+                                   progress=progress, started=started)
+            _replace(out, partial)
+    except OSError as exc:  # the disk filled up, a directory turned read-only, ...: the build is undone
+        shutil.rmtree(partial, ignore_errors=True)
+        raise FastAVError(f"writing {out} failed ({exc.strerror or exc}{_filename(exc)}): nothing was written; "
+                          "free space or fix permissions and build again") from None
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    manifest.path = out
+    return manifest
+
+
+def _filename(exc: OSError) -> str:
+    return f": {exc.filename}" if exc.filename else ""
+
+
+def _build_into(directory: Path, model, *, model_name, source, dims, precision, layout, config, max_tokens,
+                max_new_tokens, export_only, backend, max_batch, timing_cache, flavour, progress,
+                started) -> EngineManifest:
+    from ..export.onnx_graphs import export_graphs
+
+    def step(name: str) -> None:
+        progress(f"[{time.perf_counter() - started:6.1f} s] {name}")
+
+    rollout = config.global_policy == "rollout"
+    onnx_dir = directory / ONNX_DIR
+    exported = export_graphs(model, onnx_dir, config.global_layer, rollout, flavour,
+                             progress=lambda name: step(f"export {name}.onnx ({flavour})"))
+    graphs = {g.name: GraphEntry(f"{ONNX_DIR}/{g.path.name}", g.inputs, g.outputs) for g in exported}
+    backends = {}
+    if not export_only and backend == "trt":
+        from ..contract.schedule import make_schedule
+        from .trt.engine_build import build_trt_engines
+        from .trt.profiles import Limits
+
+        schedule = make_schedule(layout, config.resolve(dims.num_layers), dims.num_layers)
+        backends["trt"] = build_trt_engines(directory, {g.name: g.path for g in exported}, dims, schedule,
+                                            Limits(max_batch, max_tokens, max_new_tokens), rollout,
+                                            timing_cache, progress=step)
+    elif not export_only:
+        from .ort_sessions import SESSION_SETTINGS, check_graph_loads
+
+        for g in exported:
+            step(f"check that ONNX Runtime loads {g.name}.onnx")
+            check_graph_loads(g.path, precision)
+        backends["ort"] = {"session": SESSION_SETTINGS}
+    manifest = EngineManifest(
+        model=model_name, source=source, dims=dims, precision=precision, flavour=flavour, layout=layout,
+        pruning=config,
+        rollout=rollout, max_tokens=max_tokens, max_new_tokens=max_new_tokens, graphs=graphs,
+        backends=backends, versions=tool_versions(),
+    )
+    step("hash files and write config.json")
+    write_manifest(directory, manifest)
+    return manifest
+
+
+def _replace(out: Path, partial: Path) -> None:
+    """Move the finished build into place; an older engine there is removed only after."""
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        out.rename(old)
+        try:
+            partial.rename(out)
+        except BaseException:
+            old.rename(out)  # the previous engine stays in place
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        partial.rename(out)
+
+
+def default_engine_dir(model_name: str, precision: str) -> Path:
+    return Path("engines") / f"{model_name}-{precision}"
+

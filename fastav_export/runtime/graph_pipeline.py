@@ -1,0 +1,350 @@
+"""The FastAV runtime over an engine directory's graphs, whatever executes them.
+
+Prefill:  pre (layers 0..K-1 on all N tokens; the global cut inside layer K-1)
+          -> post_K (the fine cut inside) -> post_K+1 -> ... -> post_{L-1} (logits)
+Decode:   embed -> pre -> post_K -> ... -> post_{L-1}, one token, every cut keeping it.
+
+A cut is a TopKGather inside the graph: the runtime gives it the token lists
+(`candidates`, `protected`, both local indices) and the kept count (the length of
+`keep`), all computed from the layout and the schedule, never from data; the graph
+returns the kept tokens' hidden states, their position ids and their local indices.
+
+Each layer owns one KV buffer [B, Hkv, n_l + T, hd] allocated at prefill (n_l = N for
+l < K). How new entries get there depends on the graph flavour (see
+export/custom_ops.py): "ort-contrib" graphs take the buffer as both their past input
+and their present output and write the new entries in place (ONNX Runtime's
+GroupQueryAttention); "onnx-standard" graphs read the buffer as the past and return
+only the new entries, which are copied in at the next free slot. Either way the past
+is never copied and decode shapes never change (what CUDA-graph capture needs).
+
+Decoding runs a `DecodeStep`: every tensor a step reads or writes is allocated once
+after prefill and updated in place (token ids, position, past lengths), so each graph
+call is prepared once (`GraphRunner.prepare`: ONNX Runtime keeps its I/O binding,
+TensorRT its tensor addresses, and can capture the whole step in a CUDA graph).
+
+A backend supplies only a `GraphRunner`: something that runs one named graph with
+every input and output bound to caller-owned torch tensors on its device. ONNX
+Runtime binds CPU tensors, TensorRT binds CUDA tensors; the selection logic, buffers
+and bookkeeping here are shared, so both backends keep the same tokens by
+construction.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+import torch
+
+from ..contract import graph_io
+from ..contract.backend_protocol import PrefillOutput
+from ..contract.layout import TokenLayout
+from ..contract.pruning_config import PruningConfig
+from ..contract.schedule import make_schedule
+from ..contract.selection import positional_keep_mask, rollout_query_weights
+from ..engine.manifest import EngineManifest
+from ..engine.requests import check_request
+from ..errors import FastAVError
+from .embedding import embedding_table
+
+
+class GraphRunner(Protocol):
+    """Runs one engine graph by name; outputs are preallocated and written in place."""
+
+    name: str  # the engine backend: "ort" or "trt"
+    device: torch.device
+    dtype: torch.dtype  # the engine's activation type (hidden states, KV entries)
+
+    def run(self, graph: str, inputs: dict[str, torch.Tensor], outputs: dict[str, torch.Tensor]) -> None: ...
+
+    def prepare(self, graph: str, inputs: dict[str, torch.Tensor],
+                outputs: dict[str, torch.Tensor]) -> Callable[[], None]:
+        """A call that runs `graph` on exactly these tensors (their contents may change between calls)."""
+        ...
+
+
+class GraphPipeline:
+    """prefill / decode / embed / schedule over `graphs` (same interface as `TorchReference`)."""
+
+    name = "graphs"
+
+    def __init__(self, manifest: EngineManifest, layout: TokenLayout, config: PruningConfig, graphs: GraphRunner):
+        dims = manifest.dims
+        self.manifest, self.layout, self.graphs = manifest, layout, graphs
+        self.config = config.resolve(dims.num_layers)
+        check_request(manifest, layout, self.config)
+        self.schedule = make_schedule(layout, self.config, dims.num_layers)
+        self.device, self.dtype = graphs.device, graphs.dtype
+        self.num_layers, self.K = dims.num_layers, self.config.global_layer
+        self.kv_heads, self.head_dim = dims.num_kv_heads, dims.head_size
+        self.in_place_kv = graph_io.IN_PLACE_KV[manifest.flavour]
+        self._candidate = torch.from_numpy(layout.candidate_mask()).to(self.device)
+        self._buffers: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self._lengths: list[int] = []
+        self._decode_step: DecodeStep | None = None
+
+    # ---- helpers ------------------------------------------------------------------
+    def _empty(self, shape, dtype=None) -> torch.Tensor:
+        return torch.empty(shape, dtype=dtype or self.dtype, device=self.device)
+
+    def _scalar(self, value: int) -> torch.Tensor:
+        return torch.tensor(value, dtype=torch.int64, device=self.device)
+
+    def _prefill_kv(self, layers, batch: int, new: int) -> tuple[dict, dict]:
+        """(past inputs, present outputs) of `layers` in prefill (see the module docstring):
+        the buffers themselves (in place), or an empty past and the new entries (append)."""
+        inputs, outputs = {}, {}
+        for layer in layers:
+            buffers = self._buffers[layer]
+            if self.in_place_kv:
+                past = present = buffers
+            else:
+                empty = self._empty((batch, self.kv_heads, 0, self.head_dim))
+                past = (empty, empty)
+                present = tuple(self._empty((batch, self.kv_heads, new, self.head_dim)) for _ in range(2))
+            inputs.update(zip(graph_io.past(layer), past, strict=True))
+            outputs.update(zip(graph_io.present(layer), present, strict=True))
+        return inputs, outputs
+
+    def _store(self, outputs: dict, layers, new: int) -> None:
+        """Account for each layer's new entries (copying them in when the graph did not)."""
+        for layer in layers:
+            start = self._lengths[layer]
+            if not self.in_place_kv:
+                for buffer, name in zip(self._buffers[layer], graph_io.present(layer), strict=True):
+                    buffer[:, :, start:start + new] = outputs[name]
+            self._lengths[layer] = start + new
+
+    def _cut(self, original: torch.Tensor, eligible: torch.Tensor | None, keep: int) -> dict:
+        """TopKGather inputs keeping the non-candidates plus the `keep` best of the `eligible` candidates.
+
+        original [B, n]: original index of each current token; eligible [N] bool over
+        original positions, or None to keep every token. Every row has the same counts
+        (they come from the layout), so the per-row index lists stack into [B, C] and [B, M].
+        """
+        batch, n = original.shape
+        local = torch.arange(n, device=self.device).expand(batch, n)
+        if eligible is None:
+            return {"candidates": local[:, :0].contiguous(), "protected": local.contiguous(),
+                    "keep": self._empty((0,), torch.int64)}
+        candidates = eligible[original].nonzero()[:, 1].reshape(batch, -1)
+        protected = (~self._candidate[original]).nonzero()[:, 1].reshape(batch, -1)
+        return {"candidates": candidates.contiguous(), "protected": protected.contiguous(),
+                "keep": torch.zeros(keep, dtype=torch.int64, device=self.device)}
+
+    def _cut_outputs(self, batch: int, kept: int, head: dict) -> dict:
+        return {**head, "kept_index": self._empty((batch, kept), torch.int64),
+                "kept_position_ids": self._empty((batch, kept), torch.int64)}
+
+    @staticmethod
+    def _kept_count(cut: dict) -> int:
+        return cut["protected"].shape[1] + cut["keep"].shape[0]
+
+    def _run_pre(self, hidden, positions, cut: dict, extra_inputs: dict, extra_outputs: dict) -> dict:
+        """Layers 0..K-1 on all [B, N] tokens (the cut inside layer K-1); keys/values into the buffers."""
+        batch, new = positions.shape
+        layers = range(self.K)
+        kept = self._kept_count(cut)
+        past, present = self._prefill_kv(layers, batch, new)
+        outputs = self._cut_outputs(batch, kept, {"hidden_states": self._empty((batch, kept, hidden.shape[2]))})
+        outputs.update(present)
+        outputs.update(extra_outputs)
+        self.graphs.run(graph_io.PRE,
+                        {"inputs_embeds": hidden, "position_ids": positions,
+                         "past_length": self._scalar(self._lengths[0]), **past, **cut, **extra_inputs},
+                        outputs)
+        self._store(outputs, layers, new)
+        return outputs
+
+    def _run_post(self, layer: int, hidden, positions, cut: dict | None) -> dict:
+        """Layer `layer` >= K on its [B, n_l] tokens: the kept tokens' layer_output (or the logits)."""
+        batch, new = positions.shape
+        past, present = self._prefill_kv([layer], batch, new)
+        if cut is None:  # the last layer
+            outputs = {"logits": self._empty((batch, self.manifest.dims.vocab_size), torch.float32)}
+        else:
+            kept = self._kept_count(cut)
+            outputs = self._cut_outputs(batch, kept, {"layer_output": self._empty((batch, kept, hidden.shape[2])),
+                                                      "last_query_scores": self._empty((batch, new), torch.float32)})
+        outputs.update(present)
+        self.graphs.run(graph_io.post(layer),
+                        {"hidden_states": hidden, "position_ids": positions,
+                         "past_length": self._scalar(self._lengths[layer]), **past, **(cut or {})},
+                        outputs)
+        self._store(outputs, [layer], new)
+        return outputs
+
+    # ---- prefill ------------------------------------------------------------------
+    def prefill(self, inputs_embeds, max_new_tokens: int = 0, position_ids=None) -> PrefillOutput:
+        """inputs_embeds: [B, N, D] (torch or numpy); position_ids: [B, N] (default 0..N-1)."""
+        embeds = torch.as_tensor(inputs_embeds)
+        batch, n, _ = embeds.shape
+        self.layout.check_matches(n)
+        check_request(self.manifest, self.layout, self.config, max_new_tokens)
+        sched, K, L = self.schedule, self.K, self.num_layers
+        hidden = embeds.detach().to(self.device, self.dtype).contiguous()
+        positions = (torch.arange(n, device=self.device).expand(batch, n) if position_ids is None
+                     else torch.as_tensor(position_ids, device=self.device)).to(torch.int64).contiguous()
+        original = torch.arange(n, device=self.device).expand(batch, n).contiguous()
+        shape = (batch, self.kv_heads)
+        # Zeroed, not empty: masked-out entries still meet the values in a P·V product (0 · NaN = NaN).
+        self._buffers = [tuple(torch.zeros((*shape, sched.tokens[layer] + max_new_tokens, self.head_dim),
+                                           dtype=self.dtype, device=self.device) for _ in range(2))
+                         for layer in range(L)]
+        self._lengths = [0] * L
+        self._decode_step = None  # it holds the previous request's buffers
+
+        # Layers 0..K-1 on every token, the global cut inside layer K-1.
+        ranks = sched.drops[K - 1] > 0 and self.config.global_policy == "rollout"
+        rollout_inputs, rollout_outputs = {}, {}
+        if self.manifest.rollout:
+            weights = rollout_query_weights(self.layout, self.config.rollout_queries)
+            rollout_inputs = self._rollout_inputs(torch.from_numpy(weights), ranks)
+            rollout_outputs = {"importance": self._empty((batch, n), torch.float32)}
+        eligible = None
+        if sched.drops[K - 1] > 0:
+            eligible = (self._candidate if ranks else
+                        torch.from_numpy(positional_keep_mask(self.layout, self.config)).to(self.device))
+        outputs = self._run_pre(hidden, positions, self._cut(original, eligible, sched.candidates[K]),
+                                rollout_inputs, rollout_outputs)
+        hidden, positions, original = self._advance(outputs, "hidden_states", original)
+
+        kept = {}
+        for layer in range(K, L):
+            kept[layer] = original.cpu()
+            if layer == L - 1:
+                outputs = self._run_post(layer, hidden, positions, None)
+                break
+            drops = sched.drops[layer]
+            cut = self._cut(original, self._candidate if drops else None, sched.candidates[layer] - drops)
+            outputs = self._run_post(layer, hidden, positions, cut)
+            hidden, positions, original = self._advance(outputs, "layer_output", original)
+        self._next_position = positions[:, -1:] + 1
+        return PrefillOutput(logits=outputs["logits"], kept=kept)
+
+    @staticmethod
+    def _advance(outputs: dict, hidden_name: str, original: torch.Tensor):
+        """The kept tokens' (hidden states, position ids, original indices) after a cut."""
+        return (outputs[hidden_name], outputs["kept_position_ids"],
+                torch.gather(original, 1, outputs["kept_index"]))
+
+    # ---- decode -------------------------------------------------------------------
+    def embed(self, token_ids) -> torch.Tensor:
+        """token_ids [B, q] int64 -> [B, q, D] in the engine's precision, on the runner's device."""
+        ids = torch.as_tensor(token_ids).to(self.device, torch.int64).contiguous()
+        out = self._empty((*ids.shape, self.manifest.dims.hidden_size))
+        self.graphs.run(graph_io.EMBED, {"input_ids": ids}, {"inputs_embeds": out})
+        return out
+
+    def embedding_table(self) -> torch.Tensor:
+        """[V, D] fp32 on the CPU: the embedding table inside the embed graph (for synthetic inputs)."""
+        return embedding_table(self.manifest)
+
+    def check_decode(self) -> None:
+        if not self._buffers:
+            raise RuntimeError("decode() before prefill()")
+        if self._lengths[-1] >= self._buffers[-1][0].shape[2]:
+            raise FastAVError("the KV buffers are full: pass a larger max_new_tokens to prefill")
+
+    def decode(self, token_ids) -> torch.Tensor:
+        """One greedy step: token_ids [B] -> next-token logits [B, V] fp32."""
+        self.check_decode()
+        ids = torch.as_tensor(token_ids).reshape(-1, 1)
+        if self._decode_step is None:
+            self._decode_step = DecodeStep(self, ids.shape[0])
+        return self._decode_step(ids)
+
+    def _rollout_inputs(self, weights: torch.Tensor, enabled: bool) -> dict:
+        return {"rollout_weights": weights.to(self.device),
+                "rollout_alpha": torch.tensor(self.config.alpha, dtype=torch.float32, device=self.device),
+                "rollout_enabled": torch.tensor(enabled, device=self.device)}
+
+
+class DecodeStep:
+    """One decode step (embed, pre, post_K..post_{L-1}) over tensors allocated once.
+
+    Built after a prefill for its buffers and batch; every graph call is prepared once.
+    Per step only the token ids, the position, the past lengths and (append-mode graphs)
+    the slots where new keys/values go change, all in place, so a backend can also
+    replay the whole step as a CUDA graph (`calls` then `write_new_entries`).
+    """
+
+    def __init__(self, pipeline: GraphPipeline, batch: int):
+        p = self.pipeline = pipeline
+        device, D, K, L = p.device, p.manifest.dims.hidden_size, p.K, p.num_layers
+        long = {"dtype": torch.int64, "device": device}
+        self.ids = torch.zeros((batch, 1), **long)
+        self.position = torch.zeros((batch, 1), **long)
+        # past_length of the pre graph (layers 0..K-1 share one length) and of each post layer
+        self.lengths = {layer: torch.zeros((), **long) for layer in [0, *range(K, L)]}
+        keep_all = {"candidates": torch.zeros((batch, 0), **long), "protected": torch.zeros((batch, 1), **long),
+                    "keep": torch.zeros(0, **long)}
+        self.hidden = [p._empty((batch, 1, D)) for _ in range(L - K + 2)]
+        self.logits = p._empty((batch, p.manifest.dims.vocab_size), torch.float32)
+        self.new_entries: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # append mode: layer -> (key, value)
+        rollout = p._rollout_inputs(torch.ones(1, dtype=torch.float32), False) if p.manifest.rollout else {}
+
+        run = p.graphs.prepare
+        self.calls = [run(graph_io.EMBED, {"input_ids": self.ids}, {"inputs_embeds": self.hidden[0]})]
+        past, present = self._kv(range(K), batch)
+        self.calls.append(run(graph_io.PRE,
+                              {"inputs_embeds": self.hidden[0], "position_ids": self.position,
+                               "past_length": self.lengths[0], **past, **keep_all, **rollout},
+                              {"hidden_states": self.hidden[1], **self._cut_scratch(batch), **present}))
+        for i, layer in enumerate(range(K, L)):
+            past, present = self._kv([layer], batch)
+            head = ({"logits": self.logits} if layer == L - 1 else
+                    {"layer_output": self.hidden[i + 2], **self._cut_scratch(batch),
+                     "last_query_scores": p._empty((batch, 1), torch.float32)})
+            self.calls.append(run(graph_io.post(layer),
+                                  {"hidden_states": self.hidden[i + 1], "position_ids": self.position,
+                                   "past_length": self.lengths[layer], **past, **({} if layer == L - 1 else keep_all)},
+                                  {**head, **present}))
+
+    def _kv(self, layers, batch: int) -> tuple[dict, dict]:
+        p, inputs, outputs = self.pipeline, {}, {}
+        for layer in layers:
+            present = p._buffers[layer]
+            if not p.in_place_kv:
+                present = tuple(p._empty((batch, p.kv_heads, 1, p.head_dim)) for _ in range(2))
+                self.new_entries[layer] = present
+            inputs.update(zip(graph_io.past(layer), p._buffers[layer], strict=True))
+            outputs.update(zip(graph_io.present(layer), present, strict=True))
+        return inputs, outputs
+
+    def _cut_scratch(self, batch: int) -> dict:
+        long = torch.int64
+        return {"kept_index": self.pipeline._empty((batch, 1), long),
+                "kept_position_ids": self.pipeline._empty((batch, 1), long)}
+
+    def update(self, token_ids: torch.Tensor) -> None:
+        """Set this step's token ids, position and past lengths (in place)."""
+        p = self.pipeline
+        self.ids.copy_(token_ids)
+        self.position.copy_(p._next_position)
+        for layer, length in self.lengths.items():
+            length.fill_(p._lengths[layer])
+
+    def run_graphs(self) -> None:
+        """Every graph of the step, then (append mode) the new entries into the buffers."""
+        for call in self.calls:
+            call()
+        self.write_new_entries()
+
+    def write_new_entries(self) -> None:
+        # index_copy_ with the slot in a tensor, so a captured CUDA graph writes where each step needs.
+        for layer, entries in self.new_entries.items():
+            slot = self.lengths[0 if layer < self.pipeline.K else layer].view(1)
+            for buffer, entry in zip(self.pipeline._buffers[layer], entries, strict=True):
+                buffer.index_copy_(2, slot, entry)
+
+    def advance(self) -> torch.Tensor:
+        """Account for the step: one more entry per layer, the next position; returns the logits."""
+        p = self.pipeline
+        p._lengths = [length + 1 for length in p._lengths]
+        p._next_position = p._next_position + 1
+        return self.logits.clone()
+
+    def __call__(self, token_ids: torch.Tensor) -> torch.Tensor:
+        self.update(token_ids)
+        self.run_graphs()
+        return self.advance()

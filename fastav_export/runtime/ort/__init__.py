@@ -1,0 +1,1 @@
+"""The ONNX Runtime backend of the graph pipeline."""

@@ -1,0 +1,1 @@
+"""The TensorRT backend of the graph pipeline (imported only when TensorRT runs)."""

@@ -1,0 +1,51 @@
+"""The models tests and benchmarks run on: the tiny seed models (and their engines), and the
+mid-size dims of the CPU benchmarks."""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+
+from ..contract.dims import DecoderDims
+from ..contract.precision import TORCH_DTYPES
+from ..models import get_model_spec
+from ..models.model_factory import build_model
+
+# Mid-size random Qwen2 of every CPU benchmark: big enough that attention and MLP dominate.
+MID_SIZE = DecoderDims(hidden_size=512, intermediate_size=1536, num_layers=8, num_heads=8, num_kv_heads=2,
+                       vocab_size=1024)
+
+TINY_MODELS = ("videollama2-tiny", "video-salmonn2-tiny")
+
+
+@functools.cache
+def tiny_model(name: str, seed: int = 0, attn_implementation: str = "sdpa", dtype=torch.float32):
+    """A tiny seed model with seeded random weights (cached: tests must not modify it)."""
+    return build_model(get_model_spec(name), seed=seed, attn_implementation=attn_implementation, dtype=dtype)
+
+
+def build_tiny_engine(out, name: str, precision: str = "fp32", rollout: bool = True, export_only: bool = False,
+                      max_tokens: int = 128, max_new_tokens: int = 20, backend: str = "ort",
+                      flavour: str | None = None):
+    """Build `name`'s tiny seed model (seed 0) into `out` and return its manifest.
+
+    With rollout=True the pre graph returns the importance, so the engine serves both
+    global policies (positional just ignores it).
+    """
+    import copy
+    from dataclasses import replace
+
+    from ..engine.build import build_engine
+
+    spec = get_model_spec(name)
+    model = tiny_model(name)
+    dtype = TORCH_DTYPES[precision]
+    if dtype != torch.float32:
+        model = copy.deepcopy(model).to(dtype)
+    config = replace(spec.preset, global_policy="rollout" if rollout else "positional")
+    return build_engine(model, model_name=name, source={"kind": "random", "seed": 0}, dims=spec.dims,
+                        precision=precision, layout=spec.default_layout(),
+                        config=config.resolve(spec.dims.num_layers), max_tokens=max_tokens,
+                        max_new_tokens=max_new_tokens, out=out, export_only=export_only, backend=backend,
+                        max_batch=2, flavour=flavour)

@@ -1,1 +1,0 @@
-"""The TensorRT backend: the TopKGather plugin library, engine builds and the runtime."""
