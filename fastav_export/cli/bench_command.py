@@ -51,11 +51,11 @@ def add_arguments(parser) -> None:
 def main(args) -> int:
     from ..contract.flops import flops_report
     from ..contract.layout import TokenLayout
+    from ..contract.precision import BYTES
     from ..contract.pruning_config import PruningConfig
     from ..contract.synthetic_inputs import synthetic_embeds
     from ..engine.manifest import load_engine_dir
-    from ..engine.requests import check_request
-    from ..runtime.backends import default_backend, open_engine_backend, open_graphs
+    from ..runtime.backends import default_backend, open_engine_backend
     from ..runtime.bench import Series, format_stats, run_round
     from .run_command import check_run_inputs
 
@@ -66,15 +66,14 @@ def main(args) -> int:
     layout = TokenLayout.load(args.layout) if args.layout is not None else manifest.layout
     pruned = pruning_config_from_args(args, None, dims.num_layers, base=manifest.pruning)
     dense = replace(PruningConfig.dense(), global_layer=manifest.global_layer).resolve(dims.num_layers)
-    for config in (pruned, dense):
-        check_request(manifest, layout, config, args.decode_steps + 1)
     args.max_new_tokens = args.decode_steps + 1  # what run's input checks size the buffers by
-    embeds = check_run_inputs(args, layout, dims, dense, {"fp32": 4}.get(manifest.precision, 2))
+    embeds = check_run_inputs(args, layout, dims, dense, BYTES[manifest.precision])
 
     backend_name = args.backend or default_backend(manifest)
-    graphs = open_graphs(manifest, backend_name, args.threads)  # loaded once, shared by both variants
-    backends = {"pruned": open_engine_backend(manifest, layout, pruned, graphs=graphs),
-                "dense": open_engine_backend(manifest, layout, dense, graphs=graphs)}
+    backends = {"pruned": open_engine_backend(manifest, layout, pruned, backend_name, args.threads,
+                                              max_new_tokens=args.max_new_tokens)}
+    backends["dense"] = open_engine_backend(manifest, layout, dense, graphs=backends["pruned"].graphs,
+                                            max_new_tokens=args.max_new_tokens)  # the same loaded graphs
     if embeds is None:
         embeds = synthetic_embeds(backends["pruned"].embedding_table(), layout, args.batch, args.seed)
     report = flops_report(dims, backends["pruned"].schedule)

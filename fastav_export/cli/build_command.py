@@ -47,7 +47,6 @@ EXAMPLES = """examples:
 """
 
 log = logging.getLogger("fastav_export")
-PRECISION_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
 
 def add_arguments(parser) -> None:
@@ -76,8 +75,8 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
-    import torch
 
+    from ..contract.precision import TORCH_DTYPES
     from ..engine.build import build_engine, check_target, default_engine_dir
 
     precision = "fp16" if args.fp16 else "bf16" if args.bf16 else "fp32"
@@ -108,7 +107,7 @@ def main(args) -> int:
         raise FastAVError(f"--timing-cache {args.timing_cache} is a directory: give a file name")
 
     started = time.perf_counter()
-    model = load_decoder(args, spec, getattr(torch, PRECISION_DTYPES[precision]))
+    model = load_decoder(args, spec, TORCH_DTYPES[precision])
     source = ({"kind": "checkpoint", "path": str(Path(args.checkpoint).resolve())} if args.checkpoint
               else {"kind": "random", "seed": args.seed})
     log.info(f"building {out} ({name}, {precision}, {dims.num_layers} layers split at {config.global_layer})")

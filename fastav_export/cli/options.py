@@ -55,17 +55,16 @@ def add_pruning_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-prune", action="store_true", help="dense model: no global or fine pruning")
 
 
-def resolve_spec(args) -> tuple[ModelSpec | None, str | None]:
-    """(spec, checkpoint family). The spec gives the default layout and preset."""
+def resolve_spec(args) -> ModelSpec | None:
+    """The spec that gives the default layout and preset: --model's, else the checkpoint family's
+    full-size spec (None for a plain Qwen2 checkpoint, which has no layout of its own)."""
     checkpoint = getattr(args, "checkpoint", None)
     if checkpoint is None:
-        return get_model_spec(args.model or DEFAULT_MODEL), None
+        return get_model_spec(args.model or DEFAULT_MODEL)
     from ..models.checkpoint import checkpoint_family
 
-    family, _ = checkpoint_family(checkpoint)
-    if args.model:
-        return get_model_spec(args.model), family
-    return full_size_spec(family), family
+    family, _ = checkpoint_family(checkpoint)  # also refuses what is not a supported checkpoint
+    return get_model_spec(args.model) if args.model else full_size_spec(family)
 
 
 def resolve_layout(args, spec: ModelSpec | None) -> TokenLayout:
@@ -134,7 +133,7 @@ def check_weights_available(args, spec: ModelSpec) -> None:
 def resolve_model(args):
     """(spec, layout, dims, pruning config) of --model/--checkpoint and the pruning flags,
     all validated before any weights are loaded. spec is None for a plain Qwen2 checkpoint."""
-    spec, _ = resolve_spec(args)
+    spec = resolve_spec(args)
     layout = resolve_layout(args, spec)
     if spec is not None:
         check_weights_available(args, spec)

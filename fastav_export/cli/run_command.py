@@ -162,9 +162,9 @@ def _run_torch(args) -> int:
 
 
 def _run_engine(args) -> int:
+    from ..contract.precision import BYTES
     from ..contract.synthetic_inputs import synthetic_embeds
     from ..engine.manifest import load_engine_dir
-    from ..engine.requests import check_request
     from ..runtime.backends import default_backend, open_engine_backend
 
     if args.model or args.checkpoint:
@@ -181,9 +181,9 @@ def _run_engine(args) -> int:
     dims = manifest.dims
     layout = TokenLayout.load(args.layout) if args.layout is not None else manifest.layout
     config = pruning_config_from_args(args, None, dims.num_layers, base=manifest.pruning)
-    check_request(manifest, layout, config, args.max_new_tokens)
-    embeds = check_run_inputs(args, layout, dims, config, {"fp32": 4}.get(manifest.precision, 2))
-    backend = open_engine_backend(manifest, layout, config, backend_name, threads=args.threads)
+    embeds = check_run_inputs(args, layout, dims, config, BYTES[manifest.precision])
+    backend = open_engine_backend(manifest, layout, config, backend_name, threads=args.threads,
+                                  max_new_tokens=args.max_new_tokens)
     if embeds is None:
         embeds = synthetic_embeds(backend.embedding_table(), layout, args.batch, args.seed)
     title = f"{manifest.model} engine {args.engine}, {backend_name} backend on {backend.device} ({manifest.precision})"

@@ -62,6 +62,9 @@ class RecordingGraphs:
     def prepare(self, graph: str, inputs: dict, outputs: dict):
         return lambda: self.run(graph, inputs, outputs)  # each call is recorded
 
+    def close(self) -> None:
+        """Nothing to release (the GraphRunner protocol)."""
+
     def run(self, graph: str, inputs: dict, outputs: dict) -> None:
         call = GraphCall(graph, self.step, self._role(graph),
                          OrderedDict((name, to_numpy(t)) for name, t in inputs.items()))

@@ -6,7 +6,7 @@
    every feed dict; `Comparator.compare_accuracy` checks `logits` within (atol, rtol) and
    every `kept.<l>` and `tokens` exactly, printing Polygraphy's usual summary.
 2. On failure (or with `graph_data`), the reference's graph-level run of the first failing
-   input is recorded (graph_data.py) and replayed on the engine's graphs (bisect.py): the
+   input is recorded (graph_data.py) and replayed on the engine's graphs (graph_replay.py): the
    report names the first graph whose outputs diverge.
 3. Every file a compared backend builds from or loads is checked: when a backend loads
    artifacts derived from the ONNX graphs (ONNX Runtime's optimised copies, TensorRT
@@ -31,7 +31,7 @@ from ..user_io.memory import check_fits
 from . import tolerances
 from .feeds import INPUT, load_feeds, synthetic_feeds
 from .graph_data import record_calls, save_graph_data
-from .graph_replay import bisect_graphs, first_divergence
+from .graph_replay import first_divergence, replay_calls
 from .runners import EngineRunner, TorchRunner
 
 log = logging.getLogger("fastav_export")
@@ -133,7 +133,7 @@ class Comparison:
             return {}
         return sources
 
-    def _per_graph(self, feed: dict, bisect: bool, graph_data: Path | None, sources: dict[str, str]) -> dict:
+    def _per_graph(self, feed: dict, replay: bool, graph_data: Path | None, sources: dict[str, str]) -> dict:
         embeds = torch.from_numpy(feed[INPUT])
         calls = record_calls(self.manifest, self.layout, self.config, self.reference_graphs(), embeds)
         section = {}
@@ -145,8 +145,8 @@ class Comparison:
             section["graph_data"] = {"directory": str(graph_data), "commands": commands}
             log.info(f"wrote the inputs and reference outputs of {len(calls)} graph calls to {graph_data}; "
                      f"check one with: {commands[0]}")
-        if bisect:
-            checks = bisect_graphs(calls, self._graphs(self.backend), self.graph_atol, self.graph_rtol)
+        if replay:
+            checks = replay_calls(calls, self._graphs(self.backend), self.graph_atol, self.graph_rtol)
             first = first_divergence(checks)
             section["graphs"] = [check.to_json() for check in checks]
             section["first_divergence"] = None if first is None else {
@@ -156,17 +156,18 @@ class Comparison:
 
     def _check_sources(self, calls, sources: dict[str, str]) -> dict:
         """Replay the reference's graph calls on the ONNX files themselves (see source_graphs.py)."""
-        from .source_graphs import RUNNABLE_PRECISIONS, SourceGraphs
+        from ..contract.precision import ORT_CPU_PRECISIONS
+        from .source_graphs import SourceGraphs
 
         files = sorted(set(sources.values()))
-        if self.manifest.precision not in RUNNABLE_PRECISIONS:
+        if self.manifest.precision not in ORT_CPU_PRECISIONS:
             log.warning(f"the {self.manifest.precision} ONNX graphs were not checked: ONNX Runtime's CPU provider "
                         "cannot run them")
             return {"files": files, "checked": False, "passed": True,
                     "reason": f"ONNX Runtime cannot run {self.manifest.precision} graphs on the CPU"}
         graphs = SourceGraphs(self.manifest, sources)
         try:
-            checks = bisect_graphs(calls, graphs, self.graph_atol, self.graph_rtol)
+            checks = replay_calls(calls, graphs, self.graph_atol, self.graph_rtol)
         finally:
             graphs.close()
         first = first_divergence(checks)

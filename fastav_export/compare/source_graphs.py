@@ -5,7 +5,7 @@ copies, TensorRT engines), so a comparison that runs only what one backend loads
 nothing about the graphs another backend builds from, nor about the `polygraphy run`
 commands `--save-graph-data` writes (they name those graphs). `SourceGraphs` is a
 `GraphRunner` over exactly the files the manifest lists, executed by Polygraphy's own
-ONNX Runtime runner, so the per-graph replay (bisect.py) checks them against the
+ONNX Runtime runner, so the per-graph replay (graph_replay.py) checks them against the
 reference the same way plain Polygraphy would.
 """
 
@@ -16,9 +16,6 @@ import torch
 
 from ..contract.precision import TORCH_DTYPES
 from ..engine.manifest import EngineManifest
-
-# ONNX Runtime's CPU provider has no bf16 kernels, so bf16 graphs cannot be run here.
-RUNNABLE_PRECISIONS = ("fp32", "fp16")
 
 
 class SourceGraphs:

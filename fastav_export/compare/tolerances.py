@@ -5,7 +5,7 @@ ids, TopKGather's indices and positions) must match exactly (atol = rtol = 0).
 
 Logit atol per precision, from the repository's own measurements:
     fp32  1e-4  the ORT pipeline matches the fp32 reference to 1e-4 in every test
-                (tests/ort_backend/test_pipeline.py, both tiny models, both policies);
+                (tests/runtime/test_graph_pipeline.py, both tiny models, both policies);
     fp16  1e-2  the largest first-step logit difference of fp16 engines against the fp32
                 reference is 0.0028 (logits up to about 3; `python benchmarks/fp16_accuracy.py`,
                 16 runs): 1e-2 leaves a 3.5x margin, as the fp16 tests do;
@@ -14,7 +14,7 @@ Logit atol per precision, from the repository's own measurements:
 rtol defaults to 0: the check is absolute (Polygraphy's elementwise check fails an element
 only when it exceeds both atol and rtol).
 
-Single graphs (hidden states, keys/values, scores; `--save-graph-data` and the bisection)
+Single graphs (hidden states, keys/values, scores; `--save-graph-data` and the graph replay)
 get the same atol plus an rtol, because their values reach larger magnitudes than logits
 (hidden states up to about 6 on the tiny models, far more in real 7B models) where one
 rounding step exceeds any fixed atol. Measured on the tiny VideoLLaMA2 engine, ORT against

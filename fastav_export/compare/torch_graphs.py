@@ -38,6 +38,9 @@ class TorchGraphs:
         self.global_layer = K
 
     @torch.no_grad()
+    def close(self) -> None:
+        """Nothing to release (the GraphRunner protocol)."""
+
     def run(self, graph: str, inputs: dict[str, torch.Tensor], outputs: dict[str, torch.Tensor]) -> None:
         fp32 = {name: t.float() if t.is_floating_point() else t for name, t in inputs.items()}
         results = self._compute(graph, fp32)

@@ -23,12 +23,18 @@ from ..contract.layout import TokenLayout
 from ..contract.pruning_config import PruningConfig
 from ..errors import FastAVError
 from ..user_io.json_input import read_json_file
-from ..user_io.output_paths import check_can_create
+from ..user_io.output_paths import (
+    check_can_create,
+    partial_directory,
+    replace_directory,
+)
 from .manifest import (
     FORMAT,
     MANIFEST,
     EngineManifest,
     GraphEntry,
+    OrtSection,
+    TrtSection,
     tool_versions,
     write_manifest,
 )
@@ -52,23 +58,6 @@ def _terminate_as_interrupt():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _remove_stale_partials(parent: Path, name: str) -> None:
-    for partial in parent.glob(f".{name}.partial-*"):
-        pid = partial.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(partial, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def check_target(out: Path) -> None:
@@ -127,13 +116,11 @@ def build_engine(model, *, model_name: str, source: dict, dims: DecoderDims, pre
                           "drop --graphs or use --graphs onnx-standard with --backend trt")
     out = Path(os.path.abspath(out))  # `.` or `..` have no name to rename
     check_target(out)
-    partial = out.parent / f".{out.name}.partial-{os.getpid()}"
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise FastAVError(f"cannot create {out.parent} ({exc.strerror or exc}): choose another --out") from None
-    _remove_stale_partials(out.parent, out.name)
-    shutil.rmtree(partial, ignore_errors=True)
+    partial = partial_directory(out)
     started = time.perf_counter()
     try:
         with _terminate_as_interrupt():
@@ -142,7 +129,7 @@ def build_engine(model, *, model_name: str, source: dict, dims: DecoderDims, pre
                                    max_new_tokens=max_new_tokens, export_only=export_only, backend=backend,
                                    max_batch=max_batch, timing_cache=timing_cache, flavour=flavour,
                                    progress=progress, started=started)
-            _replace(out, partial)
+            replace_directory(out, partial)
     except OSError as exc:  # the disk filled up, a directory turned read-only, ...: the build is undone
         shutil.rmtree(partial, ignore_errors=True)
         raise FastAVError(f"writing {out} failed ({exc.strerror or exc}{_filename(exc)}): nothing was written; "
@@ -178,16 +165,16 @@ def _build_into(directory: Path, model, *, model_name, source, dims, precision, 
         from .trt.profiles import Limits
 
         schedule = make_schedule(layout, config.resolve(dims.num_layers), dims.num_layers)
-        backends["trt"] = build_trt_engines(directory, {g.name: g.path for g in exported}, dims, schedule,
-                                            Limits(max_batch, max_tokens, max_new_tokens), rollout,
-                                            timing_cache, progress=step)
+        built = build_trt_engines(directory, {g.name: g.path for g in exported}, dims, schedule,
+                                  Limits(max_batch, max_tokens, max_new_tokens), rollout, timing_cache, progress=step)
+        backends["trt"] = TrtSection.from_json(built)
     elif not export_only:
         from .ort_sessions import SESSION_SETTINGS, check_graph_loads
 
         for g in exported:
             step(f"check that ONNX Runtime loads {g.name}.onnx")
             check_graph_loads(g.path, precision)
-        backends["ort"] = {"session": SESSION_SETTINGS}
+        backends["ort"] = OrtSection(session=SESSION_SETTINGS)
     manifest = EngineManifest(
         model=model_name, source=source, dims=dims, precision=precision, flavour=flavour, layout=layout,
         pruning=config,
@@ -197,21 +184,6 @@ def _build_into(directory: Path, model, *, model_name, source, dims, precision, 
     step("hash files and write config.json")
     write_manifest(directory, manifest)
     return manifest
-
-
-def _replace(out: Path, partial: Path) -> None:
-    """Move the finished build into place; an older engine there is removed only after."""
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        out.rename(old)
-        try:
-            partial.rename(out)
-        except BaseException:
-            old.rename(out)  # the previous engine stays in place
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        partial.rename(out)
 
 
 def default_engine_dir(model_name: str, precision: str) -> Path:

@@ -37,9 +37,6 @@ FORMAT_VERSION = 2  # 2: fused-attention graphs with the cuts inside, a graph fl
 #    and the manifest carries the sha256 of its own content
 MANIFEST = "config.json"
 INTEGRITY = "manifest_sha256"
-# backend -> the key of its manifest section that maps each graph to the file it loads;
-# a backend whose section lacks it loads the onnx/ graphs themselves.
-BACKEND_ARTIFACTS = {"trt": "engines"}
 REBUILD = "rebuild it with `fastav-export build`"
 
 
@@ -48,6 +45,49 @@ class GraphEntry:
     onnx: str  # path relative to the engine directory
     inputs: list[str]
     outputs: list[str]
+
+
+@dataclass(frozen=True)
+class OrtSection:
+    """`backends.ort`: the engine was checked to load in ONNX Runtime, with these session settings."""
+
+    session: dict = field(default_factory=dict)  # engine/ort_sessions.py SESSION_SETTINGS
+
+    def to_json(self) -> dict:
+        return {"session": self.session}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "OrtSection":
+        return cls(session=data.get("session", {}))
+
+
+@dataclass(frozen=True)
+class TrtSection:
+    """`backends.trt`: TensorRT engines, valid only for the TensorRT version and GPU that built them."""
+
+    engines: dict[str, str]  # graph -> engine file (relative), beside the graph's ONNX file
+    tensorrt: str  # TensorRT version
+    gpu: str = ""
+    compute_capability: str = ""  # "9.0"
+    limits: dict = field(default_factory=dict)  # max_batch, max_tokens, max_new_tokens of the profiles
+    profiles: dict = field(default_factory=dict)  # trt/profiles.py profiles_to_json
+
+    @property
+    def max_batch(self) -> int:
+        return self.limits.get("max_batch", 1)
+
+    def to_json(self) -> dict:
+        return {"engines": self.engines, "profiles": self.profiles, "limits": self.limits,
+                "tensorrt": self.tensorrt, "gpu": self.gpu, "compute_capability": self.compute_capability}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "TrtSection":
+        return cls(engines=data["engines"], tensorrt=data["tensorrt"], gpu=data.get("gpu", ""),
+                   compute_capability=data.get("compute_capability", ""), limits=data.get("limits", {}),
+                   profiles=data.get("profiles", {}))
+
+
+BACKEND_SECTIONS = {"ort": OrtSection, "trt": TrtSection}
 
 
 @dataclass
@@ -63,7 +103,7 @@ class EngineManifest:
     max_tokens: int
     max_new_tokens: int
     graphs: dict[str, GraphEntry]
-    backends: dict = field(default_factory=dict)  # backend -> its artifacts and settings
+    backends: dict[str, OrtSection | TrtSection] = field(default_factory=dict)  # what each backend loads
     versions: dict = field(default_factory=dict)
     files: dict = field(default_factory=dict)  # relative path -> sha256
     path: Path | None = None  # where it was loaded from (not stored)
@@ -89,7 +129,7 @@ class EngineManifest:
             "rollout": self.rollout,
             "limits": {"max_tokens": self.max_tokens, "max_new_tokens": self.max_new_tokens},
             "graphs": {name: asdict(entry) for name, entry in self.graphs.items()},
-            "backends": self.backends,
+            "backends": {name: section.to_json() for name, section in self.backends.items()},
             "versions": self.versions,
             "files": self.files,
         }
@@ -109,7 +149,8 @@ class EngineManifest:
             max_new_tokens=data["limits"]["max_new_tokens"],
             graphs={name: GraphEntry(entry["onnx"], entry["inputs"], entry["outputs"])
                     for name, entry in data["graphs"].items()},
-            backends=data.get("backends", {}),
+            backends={name: BACKEND_SECTIONS[name].from_json(section)
+                      for name, section in data.get("backends", {}).items()},
             versions=data.get("versions", {}),
             files=data["files"],
             path=path,
@@ -275,7 +316,10 @@ def _check(value, schema, where: str) -> None:
 GRAPH_SCHEMA = {"onnx": _relative_path, "inputs": _list_of(_string), "outputs": _list_of(_string)}
 BACKEND_SCHEMAS = {
     "ort": {"session": optional(_object)},
-    "trt": {"engines": _mapping_of(_relative_path), "tensorrt": _string},
+    "trt": {"engines": _mapping_of(_relative_path), "tensorrt": _string, "gpu": optional(_string),
+            "compute_capability": optional(_string),
+            "limits": optional({"max_batch": _count, "max_tokens": _count, "max_new_tokens": _count}),
+            "profiles": optional(_object)},
 }
 MANIFEST_SCHEMA = {
     "format": _equals(FORMAT),
@@ -334,11 +378,9 @@ def _validate_manifest(data) -> None:
     for name, entry in graphs.items():
         if entry["onnx"] not in files:
             _fail(f"graphs.{name}.onnx", f"({entry['onnx']}) is not listed in files")
-    for backend, key in BACKEND_ARTIFACTS.items():
-        artifacts = data["backends"].get(backend, {}).get(key, {})
-        for graph, relative in artifacts.items():
-            if graph not in graphs or relative not in files:
-                _fail(f"backends.{backend}.{key}.{graph}", f"({relative}) names no graph or no listed file")
+    for graph, relative in data["backends"].get("trt", {}).get("engines", {}).items():
+        if graph not in graphs or relative not in files:
+            _fail(f"backends.trt.engines.{graph}", f"({relative}) names no graph or no listed file")
 
 
 def _dims(data: dict) -> DecoderDims:
@@ -422,6 +464,6 @@ def source_graphs(manifest: EngineManifest) -> dict[str, str]:
 
 def backend_files(manifest: EngineManifest, backend: str) -> dict[str, str]:
     """graph -> the file (relative) `backend` loads for it: its own artifact where the manifest
-    lists one (BACKEND_ARTIFACTS), else the ONNX graph itself."""
-    section = manifest.backends.get(backend) or {}
-    return {**source_graphs(manifest), **section.get(BACKEND_ARTIFACTS.get(backend, ""), {})}
+    lists one (TensorRT's engines), else the ONNX graph itself."""
+    section = manifest.backends.get(backend)
+    return {**source_graphs(manifest), **(section.engines if isinstance(section, TrtSection) else {})}

@@ -24,6 +24,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..contract.dims import DecoderDims
 from .custom_ops import cached_attention, gather_rows, rollout_step, topk_gather
 
 
@@ -85,7 +86,7 @@ class DecoderLayerGraph(nn.Module):
         self.qkv_proj = fused_qkv(layer.self_attn)
         self.num_heads = config.num_attention_heads
         self.num_kv_heads = config.num_key_value_heads
-        self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+        self.head_dim = DecoderDims.from_qwen2_config(config).head_size
         self.scale = self.head_dim**-0.5
         self.in_place_kv = in_place_kv
 

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ..contract import graph_io
+from ..contract.dims import DecoderDims
 from .custom_ops import FASTAV_DOMAIN, registered_schemas, translation_table
 from .layer_graphs import DecoderLayerGraph, PostLayerGraph, PrePruneGraph
 from .rollout_function import DEFAULT_BLOCK, rollout_function
@@ -60,7 +61,7 @@ def _dims():
 def _sample_past(model, dtype):
     """A KV buffer sample: _PAST slots, more than the _NEW tokens traced (the in-place flavour writes them)."""
     cfg = model.config
-    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    head_dim = DecoderDims.from_qwen2_config(cfg).head_size
     shape = (_BATCH, cfg.num_key_value_heads, _PAST, head_dim)
     return torch.zeros(shape, dtype=dtype), torch.zeros(shape, dtype=dtype)
 

@@ -12,8 +12,6 @@ import torch
 from ..contract.dims import DecoderDims
 from .registry import ModelSpec
 
-ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2")
-
 
 def make_qwen2(config, dtype=torch.float32, device="cpu"):
     """An uninitialised-on-meta Qwen2ForCausalLM materialised on `device` (no init cost)."""

@@ -27,7 +27,7 @@ class ModelSpec:
     name:             registry name (`videollama2`, `videollama2-tiny`, ...).
     family:           the family module's name; checkpoints map to it by model_type.
     dims:             decoder dimensions.
-    default_layout:   builds the model's default layout (keyword arguments allowed).
+    default_layout:   builds the model's default layout.
     preset:           the paper-like pruning config (positional rule) for this model.
     hf_id:            the upstream checkpoint this spec describes (documentation only).
     random_init_std:  tiny variants: std of the seeded random weights (None: real model,
@@ -38,7 +38,7 @@ class ModelSpec:
     name: str
     family: str
     dims: DecoderDims
-    default_layout: Callable[..., TokenLayout]
+    default_layout: Callable[[], TokenLayout]
     preset: PruningConfig = field(default_factory=PruningConfig)
     hf_id: str = ""
     description: str = ""

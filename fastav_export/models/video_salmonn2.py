@@ -47,8 +47,8 @@ register(ModelSpec(
 TINY_LAYOUT = dict(frames=6, video_per_frame=6, audio_per_frame=3, prefix_tokens=6, suffix_tokens=6)
 
 
-def video_salmonn2_tiny_layout(**overrides) -> TokenLayout:
-    return video_salmonn2_layout(**{**TINY_LAYOUT, **overrides})
+def video_salmonn2_tiny_layout() -> TokenLayout:
+    return video_salmonn2_layout(**TINY_LAYOUT)
 
 
 register(ModelSpec(

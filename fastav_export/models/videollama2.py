@@ -50,8 +50,8 @@ register(ModelSpec(
 TINY_LAYOUT = dict(frames=8, tokens_per_group=9, audio_tokens=24, prefix_tokens=6, suffix_tokens=6)
 
 
-def videollama2_tiny_layout(**overrides) -> TokenLayout:
-    return videollama2_layout(**{**TINY_LAYOUT, **overrides})
+def videollama2_tiny_layout() -> TokenLayout:
+    return videollama2_layout(**TINY_LAYOUT)
 
 
 register(ModelSpec(

@@ -19,6 +19,7 @@ import inspect
 import torch
 
 from ..contract.backend_protocol import PrefillOutput
+from ..contract.dims import DecoderDims
 from ..contract.layout import TokenLayout
 from ..contract.pruning_config import PruningConfig
 from ..contract.schedule import make_schedule
@@ -76,7 +77,7 @@ class TorchReference:
         self.rollout_impl = rollout_impl
         self.num_heads = cfg.num_attention_heads
         self.num_kv_heads = cfg.num_key_value_heads
-        self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+        self.head_dim = DecoderDims.from_qwen2_config(cfg).head_size
         self.scale = self.head_dim**-0.5
         self._layers = model.model.layers
         self._cache_kw = _cache_keyword(self._layers[0])

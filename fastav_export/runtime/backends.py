@@ -12,6 +12,7 @@ from __future__ import annotations
 from ..contract.layout import TokenLayout
 from ..contract.pruning_config import PruningConfig
 from ..engine.manifest import EngineManifest
+from ..engine.requests import check_request
 from ..errors import FastAVError
 from ..optional import available
 
@@ -52,16 +53,22 @@ def open_graphs(manifest: EngineManifest, backend: str | None = None, threads: i
 
 
 def open_engine_backend(manifest: EngineManifest, layout: TokenLayout, config: PruningConfig,
-                        backend: str | None = None, threads: int | None = None, graphs=None):
+                        backend: str | None = None, threads: int | None = None, graphs=None,
+                        max_new_tokens: int | None = None):
     """The backend object for `manifest` (validated by `load_engine_dir`) and one request shape.
 
-    graphs: a runner from `open_graphs` to reuse (default: open a new one).
+    The request's limits are checked first (`check_request`: layout, K, rollout, and
+    `max_new_tokens` when given), before anything is loaded.
+    graphs: a runner from `open_graphs` to reuse (default: open a new one, which the pipeline's
+    `close()` then closes too).
     """
+    check_request(manifest, layout, config, max_new_tokens)
+    opened = graphs is None
     graphs = graphs or open_graphs(manifest, backend, threads)
     if graphs.name == "trt":
-        from .trt.graphs import TrtPipeline
-
-        return TrtPipeline(manifest, layout, config, graphs=graphs)
-    from .ort.graphs import OrtPipeline
-
-    return OrtPipeline(manifest, layout, config, graphs=graphs)
+        from .trt.graphs import TrtPipeline as Pipeline
+    else:
+        from .ort.graphs import OrtPipeline as Pipeline
+    pipeline = Pipeline(manifest, layout, config, graphs=graphs)
+    pipeline.owns_graphs = opened
+    return pipeline

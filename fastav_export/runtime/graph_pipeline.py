@@ -35,6 +35,7 @@ from typing import Callable, Protocol
 
 import torch
 
+from ..closing import Closing
 from ..contract import graph_io
 from ..contract.backend_protocol import PrefillOutput
 from ..contract.layout import TokenLayout
@@ -56,13 +57,15 @@ class GraphRunner(Protocol):
 
     def run(self, graph: str, inputs: dict[str, torch.Tensor], outputs: dict[str, torch.Tensor]) -> None: ...
 
+    def close(self) -> None: ...
+
     def prepare(self, graph: str, inputs: dict[str, torch.Tensor],
                 outputs: dict[str, torch.Tensor]) -> Callable[[], None]:
         """A call that runs `graph` on exactly these tensors (their contents may change between calls)."""
         ...
 
 
-class GraphPipeline:
+class GraphPipeline(Closing):
     """prefill / decode / embed / schedule over `graphs` (same interface as `TorchReference`)."""
 
     name = "graphs"
@@ -71,7 +74,6 @@ class GraphPipeline:
         dims = manifest.dims
         self.manifest, self.layout, self.graphs = manifest, layout, graphs
         self.config = config.resolve(dims.num_layers)
-        check_request(manifest, layout, self.config)
         self.schedule = make_schedule(layout, self.config, dims.num_layers)
         self.device, self.dtype = graphs.device, graphs.dtype
         self.num_layers, self.K = dims.num_layers, self.config.global_layer
@@ -252,6 +254,16 @@ class GraphPipeline:
         if self._decode_step is None:
             self._decode_step = DecodeStep(self, ids.shape[0])
         return self._decode_step(ids)
+
+    # ---- lifetime -----------------------------------------------------------------
+    owns_graphs = False  # True when this pipeline opened its runner itself (nobody else shares it)
+
+    def close(self) -> None:
+        """Release this request's KV buffers and decode step, and the graphs if this pipeline opened them."""
+        self._buffers, self._lengths, self._decode_step = [], [], None
+        if self.owns_graphs:
+            self.graphs.close()
+
 
     def _rollout_inputs(self, weights: torch.Tensor, enabled: bool) -> dict:
         return {"rollout_weights": weights.to(self.device),

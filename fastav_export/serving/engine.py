@@ -17,11 +17,11 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from ..closing import Closing
 from ..contract.flops import flops_report
 from ..engine.manifest import EngineManifest, load_engine_dir
-from ..engine.requests import check_request
 from ..models import placeholder_id_for
-from ..runtime.backends import open_engine_backend, open_graphs
+from ..runtime.backends import open_engine_backend
 from ..runtime.generation import greedy_steps
 from .request import ServingRequest, parse_request
 
@@ -41,7 +41,7 @@ class Summary:
     flops_ratio: np.ndarray
 
 
-class ServedEngine:
+class ServedEngine(Closing):
     def __init__(self, manifest: EngineManifest, placeholder_id: int | None = None,
                  default_max_new_tokens: int | None = None, backend: str | None = None,
                  threads: int | None = None):
@@ -51,9 +51,18 @@ class ServedEngine:
             else default_max_new_tokens
         self.backend_name, self.threads = backend, threads
         self._backends: OrderedDict = OrderedDict()
-        check_request(manifest, manifest.layout, manifest.pruning, self.default_max_new_tokens)
-        self._graphs = open_graphs(manifest, backend, threads)  # sessions or engines, shared by every request
-        self.default_backend = self._backend(manifest.layout, manifest.pruning)
+        self.default_backend = open_engine_backend(manifest, manifest.layout, manifest.pruning, backend, threads,
+                                                   max_new_tokens=self.default_max_new_tokens)
+        self._graphs = self.default_backend.graphs  # sessions or engines, shared by every request
+        self._backends[(manifest.layout, manifest.pruning)] = self.default_backend
+
+    def close(self) -> None:
+        """Release every cached pipeline (their KV buffers), then the shared sessions or engines."""
+        for backend in self._backends.values():
+            backend.close()
+        self._backends.clear()
+        self._graphs.close()
+
 
     @classmethod
     def open(cls, engine_dir, **kwargs) -> "ServedEngine":

@@ -11,7 +11,7 @@ its absolute path (a config parameter), not copied: engines can be many gigabyte
 the model re-validates the directory (sha256 of every file) when it loads, so an engine
 changed or moved after rendering makes the model fail to load with that reason.
 
-Everything is written inside REPO: the models are rendered into `REPO/.partial-<pid>/`,
+Everything is written inside REPO: each model is rendered into a hidden `REPO/.<model>.partial-<pid>/`,
 then each is renamed into place; an older rendering is moved aside first and removed
 only once the new one is complete.
 """
@@ -19,7 +19,6 @@ only once the new one is complete.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -31,7 +30,12 @@ from .. import __version__
 from ..engine.manifest import EngineManifest
 from ..errors import FastAVError
 from ..models.registry import DEFAULT_PLACEHOLDER_ID
-from ..user_io.output_paths import check_can_create
+from ..user_io.output_paths import (
+    check_can_create,
+    partial_directory,
+    replace_directory,
+    write_text_atomic,
+)
 from .tritonserver import check_stub_path
 
 MARKER = ".fastav-repository.json"
@@ -131,27 +135,24 @@ def render_repository(manifest: EngineManifest, out: Path, settings: RepositoryS
         rendered[values["model_name"]] = {name: render(text, values, name) for name, text in templates.items()}
 
     out.mkdir(parents=True, exist_ok=True)
-    for stale in [*out.glob(".partial-*"), *out.glob(".old-*")]:  # left by a killed rendering
-        shutil.rmtree(stale, ignore_errors=True)
-    partial, old = out / f".partial-{os.getpid()}", out / f".old-{os.getpid()}"
+    partials = {}
     try:
-        for model, files in rendered.items():
-            (partial / model / "1").mkdir(parents=True)
-            (partial / model / "config.pbtxt").write_text(files["config.pbtxt"])
-            (partial / model / "1" / "model.py").write_text(files["model.py"])
-        previous = _previous_models(out)
-        old.mkdir(exist_ok=True)
-        for model in previous:
-            if (out / model).exists():
-                (out / model).rename(old / model)
-        for model in rendered:
-            (partial / model).rename(out / model)
+        for model, files in rendered.items():  # every model written in full before any is replaced
+            partial = partials[model] = partial_directory(out / model)
+            (partial / "1").mkdir(parents=True)
+            (partial / "config.pbtxt").write_text(files["config.pbtxt"])
+            (partial / "1" / "model.py").write_text(files["model.py"])
+        for model in _previous_models(out):
+            if model not in rendered:
+                shutil.rmtree(out / model, ignore_errors=True)
+        for model, partial in partials.items():
+            replace_directory(out / model, partial)
         marker = {"fastav_export": __version__, "engine_dir": str(Path(manifest.path).resolve()),
                   "models": list(rendered)}
-        (out / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+        write_text_atomic(out / MARKER, json.dumps(marker, indent=2) + "\n")
     finally:
-        shutil.rmtree(partial, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
+        for partial in partials.values():
+            shutil.rmtree(partial, ignore_errors=True)
     return list(rendered)
 
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import FastAVError
+from ..user_io.output_paths import cache_dir
 from .stub_watchdog import STUB, StubWatchdog
 
 PIP_INSTALL = "pip install --no-deps nvidia-pytriton==0.7.0"
@@ -122,8 +123,7 @@ def server_env(install: TritonInstall | None = None, base: dict | None = None) -
 
 
 def default_backend_dir() -> Path:
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "fastav-export" / f"triton-backends-py{sys.version_info.major}.{sys.version_info.minor}"
+    return cache_dir() / f"triton-backends-py{sys.version_info.major}.{sys.version_info.minor}"
 
 
 def server_command(args: list[str], backend_dir: Path, install: TritonInstall | None = None) -> list[str]:

@@ -13,6 +13,7 @@ write never leaves half a report.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -83,3 +84,48 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def partial_directory(target: Path) -> Path:
+    """A fresh hidden `.<name>.partial-<pid>` beside `target` to write a directory into before
+    `replace_directory` moves it into place; partials of processes that died are removed first."""
+    target = Path(target)
+    for stale in target.parent.glob(f".{target.name}.partial-*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    partial = target.parent / f".{target.name}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    return partial
+
+
+def replace_directory(target: Path, finished: Path) -> None:
+    """Rename the finished directory to `target`; a directory already there is removed only after,
+    and is put back if the rename fails, so `target` is always whole: the old or the new one."""
+    target = Path(target)
+    if not target.exists():
+        finished.rename(target)
+        return
+    old = target.parent / f".{target.name}.old-{os.getpid()}"
+    target.rename(old)
+    try:
+        finished.rename(target)
+    except BaseException:
+        old.rename(target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def cache_dir() -> Path:
+    """fastav-export's directory in the user's cache (XDG_CACHE_HOME, unset or empty: ~/.cache)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fastav-export"

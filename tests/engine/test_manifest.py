@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from fastav_export.engine.manifest import FORMAT_VERSION, REBUILD, load_engine_dir
+from fastav_export.engine.manifest import FORMAT_VERSION, REBUILD, TrtSection, load_engine_dir
 from fastav_export.errors import FastAVError
 
 from ..cli.test_cli import run_cli
@@ -153,5 +153,5 @@ def test_backend_files_name_what_each_backend_loads(tiny_engine):
     assert sources["post_4"] == "onnx/post_4.onnx"
     assert backend_files(manifest, "ort") == sources  # ONNX Runtime loads the onnx/ graphs themselves
     assert backend_files(manifest, "trt") == sources  # no TensorRT section: it would build from onnx/
-    manifest.backends["trt"] = {"engines": {"post_4": "onnx/post_4.engine"}}
+    manifest.backends["trt"] = TrtSection(engines={"post_4": "onnx/post_4.engine"}, tensorrt="10.8.0")
     assert backend_files(manifest, "trt") == {**sources, "post_4": "onnx/post_4.engine"}

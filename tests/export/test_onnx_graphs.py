@@ -11,6 +11,7 @@ import torch
 
 from fastav_export.contract import graph_io
 from fastav_export.contract.synthetic_inputs import synthetic_embeds
+from fastav_export.engine.manifest import OrtSection
 from fastav_export.errors import FastAVError
 from fastav_export.models import get_model_spec
 from fastav_export.reference.torch_reference import TorchReference
@@ -100,7 +101,7 @@ def test_bf16_graphs_are_refused_by_onnx_runtime_cpu_with_one_line(tiny_engine):
     layout = get_model_spec("videollama2-tiny").default_layout()
     with pytest.raises(FastAVError, match="was not built for ONNX Runtime"):
         OrtPipeline(manifest, layout, manifest.pruning)
-    manifest.backends = {"ort": {}}
+    manifest.backends = {"ort": OrtSection()}
     with pytest.raises(FastAVError, match="cannot run bf16 engines"):
         OrtPipeline(manifest, layout, manifest.pruning)
 

@@ -12,12 +12,12 @@ graphs of a build (post layers have identical shapes) and across builds.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 from ...contract.dims import DecoderDims
 from ...contract.schedule import PruningSchedule
+from ...user_io.output_paths import cache_dir
 from .profiles import PROFILE_NAMES, Limits, graph_profiles, profiles_to_json
 from .tensorrt_env import gpu_info, import_polygraphy_trt, import_tensorrt
 
@@ -26,7 +26,7 @@ ENGINE_SUFFIX = ".engine"
 
 def default_timing_cache() -> Path:
     """One cache per TensorRT version and GPU, in the user's cache directory."""
-    root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "fastav-export"
+    root = cache_dir()
     gpu = gpu_info()["compute_capability"].replace(".", "")
     return root / f"trt-{import_tensorrt().__version__}-sm{gpu}.timing-cache"
 

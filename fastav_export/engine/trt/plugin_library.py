@@ -21,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -31,7 +32,7 @@ log = logging.getLogger("fastav_export")
 
 LIBRARY_NAME = "libfastav_plugins.so"
 ENV_VAR = "FASTAV_PLUGIN_LIBRARY"
-PLUGINS_DIR = Path(__file__).resolve().parents[2] / "plugins"
+PLUGINS_DIR = Path(__file__).resolve().parents[3] / "plugins"  # the source checkout's plugins/
 BUILD_DIR = PLUGINS_DIR / "build"
 BUILD_LOG = "fastav-build.log"
 
@@ -109,21 +110,24 @@ def _build(path: Path) -> None:
             log_file.write(result.stdout)
             log_file.flush()
             if result.returncode != 0:
-                raise FastAVError(_failure_message(step, result.stdout, log_path))
+                raise FastAVError(_failure_message(step, command, result.stdout, log_path))
     if not path.is_file():
         raise FastAVError(f"the plugin build finished but {path} is missing: see {log_path}")
     log.info("TensorRT plugins built: %s", path)
 
 
-def _failure_message(step: str, output: str, log_path: Path) -> str:
-    output = " ".join(output.split())  # CMake wraps long messages over several lines
-    if "TensorRT headers not found" in output:
-        cause = ("TensorRT headers (NvInfer.h) not found: install TensorRT's development files and set "
-                 "TENSORRT_ROOT to the directory holding include/ and lib/")
-    elif "TensorRT library not found" in output:
-        cause = "TensorRT library (libnvinfer) not found: set TENSORRT_ROOT to the directory holding include/ and lib/"
-    elif "No CMAKE_CUDA_COMPILER could be found" in output or "Failed to find nvcc" in output:
-        cause = "no CUDA compiler: install the CUDA toolkit and put nvcc on PATH (or set CUDACXX)"
-    else:
-        cause = f"cmake {step} failed"
-    return f"cannot build the TensorRT plugins: {cause} (full output in {log_path})"
+def _failure_message(step: str, command: list[str], output: str, log_path: Path) -> str:
+    """CMake's own error (the first `CMake Error` block: our CMakeLists states each missing piece
+    and what to pass), the exact command to rerun by hand, and where the whole output is."""
+    lines = output.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("CMake Error")), None)
+    cause = f"cmake {step} failed"
+    if start is not None:
+        block = []
+        for line in lines[start + 1:]:
+            if line and not line.startswith(" "):
+                break
+            block.append(line.strip())
+        cause = " ".join(" ".join(block).split()) or cause  # CMake wraps long messages over several lines
+    return (f"cannot build the TensorRT plugins: {cause} (command: `{shlex.join(command)}`; "
+            f"full output in {log_path})")

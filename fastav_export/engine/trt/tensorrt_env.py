@@ -8,9 +8,13 @@ what is installed here before deserialising anything.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ...errors import FastAVError
 from ...optional import require
+
+if TYPE_CHECKING:
+    from ..manifest import TrtSection
 
 
 def import_tensorrt():
@@ -43,15 +47,15 @@ def require_trt_build_environment() -> None:
     load_plugin_library()  # compiles plugins/ on first use: fail here, not after minutes of export
 
 
-def check_engine_compatible(trt_section: dict, engine: Path) -> None:
+def check_engine_compatible(trt_section: TrtSection, engine: Path) -> None:
     """Refuse engines from another TensorRT version or GPU architecture."""
     installed = import_tensorrt().__version__
-    built = trt_section.get("tensorrt")
+    built = trt_section.tensorrt
     if built != installed:
         raise FastAVError(f"{engine} holds TensorRT {built} engines but TensorRT {installed} is installed: "
                           "rebuild with `fastav-export build --backend trt`")
     here = gpu_info()
-    if trt_section.get("compute_capability") != here["compute_capability"]:
-        raise FastAVError(f"{engine} was built for compute capability {trt_section.get('compute_capability')} "
-                          f"({trt_section.get('gpu')}) but this GPU is {here['compute_capability']} "
+    if trt_section.compute_capability != here["compute_capability"]:
+        raise FastAVError(f"{engine} was built for compute capability {trt_section.compute_capability} "
+                          f"({trt_section.gpu}) but this GPU is {here['compute_capability']} "
                           f"({here['gpu']}): rebuild with `fastav-export build --backend trt` here")

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import torch
 
+from ...closing import Closing
 from ...contract.layout import TokenLayout
-from ...contract.precision import TORCH_DTYPES
+from ...contract.precision import ORT_CPU_PRECISIONS, TORCH_DTYPES
 from ...contract.pruning_config import PruningConfig
 from ...engine.manifest import EngineManifest
 from ...engine.ort_sessions import bind, load_session
 from ...errors import FastAVError
 from ..graph_pipeline import GraphPipeline
 
-ORT_PRECISIONS = ("fp32", "fp16")  # ONNX Runtime's CPU provider has no bf16 kernels
 
-
-class OrtGraphs:
+class OrtGraphs(Closing):
     """One ONNX Runtime session per graph of the engine directory."""
 
     name = "ort"
@@ -30,11 +29,11 @@ class OrtGraphs:
         if "ort" not in manifest.backends:
             raise FastAVError(f"{manifest.path} was not built for ONNX Runtime (--export-only or --backend trt): "
                               "rebuild it with --backend ort")
-        if manifest.precision not in ORT_PRECISIONS:
+        if manifest.precision not in ORT_CPU_PRECISIONS:
             raise FastAVError(f"ONNX Runtime's CPU provider cannot run {manifest.precision} engines: "
                               "build with --fp16 or fp32 for --backend ort")
         self.dtype = TORCH_DTYPES[manifest.precision]
-        settings = manifest.backends["ort"]["session"]
+        settings = manifest.backends["ort"].session
         self.sessions = {name: load_session(manifest.file(entry.onnx), settings, manifest.precision, threads)
                          for name, entry in manifest.graphs.items()}
 
@@ -47,6 +46,11 @@ class OrtGraphs:
             if not tensor.is_contiguous():
                 raise ValueError(f"{graph}: input {name} is not contiguous")
         return _BoundGraph(self.sessions[graph], inputs, outputs)
+
+    def close(self) -> None:
+        """Drop the sessions (ONNX Runtime frees a session's memory when its last reference goes)."""
+        self.sessions.clear()
+
 
 
 class _BoundGraph:
@@ -69,3 +73,4 @@ class OrtPipeline(GraphPipeline):
     def __init__(self, manifest: EngineManifest, layout: TokenLayout, config: PruningConfig,
                  threads: int | None = None, graphs: OrtGraphs | None = None):
         super().__init__(manifest, layout, config, graphs or OrtGraphs(manifest, threads))
+        self.owns_graphs = graphs is None

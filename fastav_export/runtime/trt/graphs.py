@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import torch
 
+from ...closing import Closing
 from ...contract import graph_io
 from ...contract.layout import TokenLayout
 from ...contract.precision import TORCH_DTYPES
@@ -33,7 +34,7 @@ from ...errors import FastAVError
 from ..graph_pipeline import DecodeStep, GraphPipeline
 
 
-class TrtGraphs:
+class TrtGraphs(Closing):
     """One deserialised engine and execution context per graph of the engine directory."""
 
     name = "trt"
@@ -50,7 +51,7 @@ class TrtGraphs:
         self.device = torch.device("cuda", torch.cuda.current_device())
         self.dtype = TORCH_DTYPES[manifest.precision]
         self.engines = {name: ptrt.engine_from_bytes(manifest.file(path).read_bytes())
-                        for name, path in section["engines"].items()}
+                        for name, path in section.engines.items()}
         self.contexts = {name: engine.create_execution_context() for name, engine in self.engines.items()}
         self._profile = dict.fromkeys(self.contexts, PREFILL)
         self._outputs = {name: [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)
@@ -61,6 +62,13 @@ class TrtGraphs:
         self._unused: dict[tuple, torch.Tensor] = {}
         # TensorRT wants a valid address even for an empty tensor (the prefill's empty past).
         self._scratch = torch.empty(256, dtype=torch.uint8, device=self.device)
+
+    def close(self) -> None:
+        """Release the execution contexts, then the engines (TensorRT's order), and the scratch buffers."""
+        self.contexts.clear()
+        self.engines.clear()
+        self._unused.clear()
+
 
     @staticmethod
     def _phase(graph: str, inputs: dict[str, torch.Tensor]) -> int:
@@ -127,10 +135,15 @@ class TrtPipeline(GraphPipeline):
     def __init__(self, manifest: EngineManifest, layout: TokenLayout, config: PruningConfig,
                  graphs: TrtGraphs | None = None):
         super().__init__(manifest, layout, config, graphs or TrtGraphs(manifest))
+        self.owns_graphs = graphs is None
         self._cuda_graph: torch.cuda.CUDAGraph | None = None
 
+    def close(self) -> None:
+        self._cuda_graph = None  # before the buffers and contexts it replays into
+        super().close()
+
     def prefill(self, inputs_embeds, max_new_tokens: int = 0, position_ids=None):
-        max_batch = self.manifest.backends["trt"]["limits"]["max_batch"]
+        max_batch = self.manifest.backends["trt"].max_batch
         if len(inputs_embeds) > max_batch:
             raise FastAVError(f"{len(inputs_embeds)} rows exceed the TensorRT engines' limit of {max_batch}: "
                               f"rebuild with --max-batch {len(inputs_embeds)}")

@@ -55,6 +55,12 @@ class TritonPythonModel:
         pb_utils.Logger.log_info(f"{self.name}: serving {params['engine_dir']} ({self.engine.manifest.model}, "
                                  f"{self.engine.backend_kind} backend, streaming {self.streaming})")
 
+    def finalize(self):
+        """Unloading: release the sessions or engines and the KV buffers now, not at interpreter exit."""
+        engine = getattr(self, "engine", None)
+        if engine is not None:
+            engine.close()
+
     def execute(self, requests):
         responses = []
         for request in requests:

@@ -7,6 +7,7 @@ import types
 
 import pytest
 
+from fastav_export.engine.manifest import TrtSection
 from fastav_export.engine.trt import tensorrt_env
 from fastav_export.errors import FastAVError
 from fastav_export.models import get_model_spec
@@ -25,7 +26,7 @@ def _pretend(monkeypatch, version="10.8.0", capability="9.0", gpu="NVIDIA H200")
 
 
 def test_engines_from_another_tensorrt_or_gpu_are_refused(monkeypatch, tmp_path):
-    section = {"tensorrt": "10.8.0", "gpu": "NVIDIA H200", "compute_capability": "9.0"}
+    section = TrtSection(engines={}, tensorrt="10.8.0", gpu="NVIDIA H200", compute_capability="9.0")
     _pretend(monkeypatch)
     tensorrt_env.check_engine_compatible(section, tmp_path)  # same version, same architecture
     _pretend(monkeypatch, version="10.9.0")
@@ -68,7 +69,7 @@ def test_an_ort_engine_runs_on_ort_and_refuses_trt(tiny_engine):
 @no_tensorrt
 def test_a_trt_engine_without_tensorrt_falls_back_or_fails_in_one_line(tiny_engine):
     engine = copy.copy(tiny_engine(NAME))
-    engine.backends = {**engine.backends, "trt": {"engines": {}, "tensorrt": "10.8.0", "compute_capability": "9.0"}}
+    engine.backends = {**engine.backends, "trt": TrtSection(engines={}, tensorrt="10.8.0", compute_capability="9.0")}
     assert default_backend(engine) == "ort"  # TensorRT is not importable: ONNX Runtime serves it
     with pytest.raises(FastAVError, match="TensorRT is not installed"):
         open_engine_backend(engine, get_model_spec(NAME).default_layout(), engine.pruning, "trt")
