@@ -1,4 +1,4 @@
-"""The README's commands work as written."""
+"""The README's commands, and those of the docs/ pages it links, work as written."""
 
 from __future__ import annotations
 
@@ -8,11 +8,15 @@ from pathlib import Path
 
 from fastav_export.cli import main
 
-README = (Path(__file__).parent.parent / "README.md").read_text()
+ROOT = Path(__file__).parent.parent
+README = (ROOT / "README.md").read_text()
+# README.md first (its quickstart builds the engine the pages' commands use), then docs/ in name order.
+PAGES = [README] + [page.read_text() for page in sorted((ROOT / "docs").glob("*.md"))]
 
 
 def readme_commands(prefix: str) -> list[list[str]]:
-    blocks = re.findall(r"```bash\n(.*?)```", README, re.S)
+    """Commands starting with `prefix` in the ```bash blocks of README.md and every docs/*.md page, in order."""
+    blocks = [block for page in PAGES for block in re.findall(r"```bash\n(.*?)```", page, re.S)]
     parts = [part.strip() for block in blocks for line in block.splitlines() for part in line.split(" && ")]
     return [shlex.split(part.split("  #")[0])[1:] for part in parts if part.startswith(prefix)]
 
@@ -20,7 +24,7 @@ def readme_commands(prefix: str) -> list[list[str]]:
 def test_quickstart_has_two_commands_and_ci_runs_the_second():
     quickstart = re.search(r"## Quickstart.*?```bash\n(.*?)```", README, re.S).group(1).strip().splitlines()
     assert len(quickstart) == 2
-    ci = (Path(__file__).parent.parent / ".ci" / "run").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
     assert ci.strip().splitlines()[-1] == quickstart[1]
 
 

@@ -97,7 +97,7 @@ class Comparison:
 
     # ---- the comparison -----------------------------------------------------------
     def run(self, feeds: list, save_inputs: Path | None = None, graph_data: Path | None = None) -> dict:
-        """Compare on `feeds` (a list of {inputs_embeds: [B, N, D] float32}); returns the report (see README)."""
+        """Compare on `feeds` (a list of {inputs_embeds: [B, N, D] float32}); returns the report (docs/compare.md)."""
         from polygraphy.comparator import Comparator
 
         engine, reference = self.engine_runner(), self.reference_runner()

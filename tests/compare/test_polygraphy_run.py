@@ -1,8 +1,8 @@
-"""Plain `polygraphy run` reproduces the comparisons: the README's commands, run exactly as written.
+"""Plain `polygraphy run` reproduces the comparisons: docs/compare.md's commands, run exactly as written.
 
-The README's `fastav-export compare` commands write graph-data/ and inputs.json next to
-engines/videollama2-tiny-fp32 (a copy of the session's tiny engine); then each README
-`polygraphy run` line runs in bash, as a user would paste it.
+The page's `fastav-export compare` commands write graph-data/ and inputs.json next to
+engines/videollama2-tiny-fp32 (a copy of the session's tiny engine); then each of its
+`polygraphy run` lines runs in bash, as a user would paste it.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ import pytest
 
 from fastav_export.cli import main
 
-README = (Path(__file__).parents[2] / "README.md").read_text()
-SECTION = re.search(r"## Check accuracy with Polygraphy\n(.*?)\n## ", README, re.S).group(1)
+PAGE = (Path(__file__).parents[2] / "docs" / "compare.md").read_text()
+assert PAGE.startswith("# Check accuracy with Polygraphy\n")
 
 
 def section_lines(prefix: str, language: str = "bash") -> list[str]:
-    """Lines starting with `prefix` in the section's code blocks (```bash here; the TensorRT block is ```sh)."""
-    blocks = re.findall(rf"```{language}\n(.*?)```", SECTION, re.S)
+    """Lines starting with `prefix` in the page's code blocks (```bash here; the TensorRT block is ```sh)."""
+    blocks = re.findall(rf"```{language}\n(.*?)```", PAGE, re.S)
     return [line.strip() for block in blocks for line in block.splitlines() if line.strip().startswith(prefix)]
 
 
@@ -38,7 +38,7 @@ def run_in_bash(line: str, cwd: Path) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def workdir(engine_copy, monkeypatch, capsys):
-    """engines/videollama2-tiny-fp32 plus what the README's compare commands write beside it."""
+    """engines/videollama2-tiny-fp32 plus what docs/compare.md's compare commands write beside it."""
     root = engine_copy.parent.parent
     monkeypatch.chdir(root)
     commands = section_lines("fastav-export compare")
@@ -79,7 +79,8 @@ def test_the_plugin_runner_reports_failures_through_polygraphy(workdir):
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorrt") is None,
                     reason="tensorrt is not installed (no TensorRT package can be installed on this CPU machine); "
-                           "the README's --trt commands run on a GPU machine with `pip install fastav-export[trt]`")
+                           "docs/compare.md's --trt commands run on a GPU machine with "
+                           "`pip install fastav-export[trt]`")
 def test_readme_tensorrt_commands(workdir):  # pragma: no cover - needs TensorRT and a GPU
     lines = section_lines("", language="sh")
     assert any("--trt" in line for line in lines)

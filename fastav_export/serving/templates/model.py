@@ -18,7 +18,7 @@ try:
     from fastav_export.serving.request import INPUT_NAMES
 except ImportError as exc:  # the stub's Python lacks the package: say which one to fix
     raise ImportError(f"fastav-export is not importable by the python backend stub ({exc}): install it into the "
-                      "Python whose bin/ is first on the server's PATH (see the README's Triton section)") from None
+                      "Python whose bin/ is first on the server's PATH (see docs/serving.md)") from None
 
 
 # Tensors cross the stub through DLPack, never as_numpy() / pb_utils.Tensor(name, array):
