@@ -81,6 +81,6 @@ def test_build_without_tensorrt_fails_with_a_clear_error_and_a_log(build_dir, tm
         message = str(error)
     else:
         pytest.skip("TensorRT is installed here: the plugin library was built")
-    assert message.startswith("cannot build the TensorRT plugins: TensorRT headers (NvInfer.h) not found")
+    assert message.startswith("cannot build the TensorRT plugins: TensorRT headers not found (NvInfer.h)")
     assert "TENSORRT_ROOT" in message and str(build_dir / "fastav-build.log") in message
     assert "NvInfer.h" in (build_dir / "fastav-build.log").read_text()
