@@ -9,6 +9,7 @@ at what cost. Pure Python/numpy/torch, no model and no runtime.
     schedule.py          tokens per layer from layout + config (never from data)
     flops.py             paper formula and exact MACs (with and without early drop)
     graph_io.py          names and order of every graph's inputs and outputs, graph flavours
+    kv_buffers.py        per-layer KV buffers (N before K, |T_l| after, + the generated tokens)
     backend_protocol.py  PrefillOutput and the interface every backend (reference or engine) offers
     synthetic_inputs.py  seeded embeddings over a layout
 """

@@ -2,7 +2,7 @@
 engine backend is checked against.
 
     torch_reference.py  TorchReference: prefill with the cuts between layers, decode
-    kv_buffers.py       per-layer KV cache whose layers shrink as tokens are pruned
     scoring.py          last-query scores and head-mean attention rows
     rollout.py          streaming attention rollout (no N x N maps)
+(The per-layer KV cache is contract/kv_buffers.py, shared with the engine runtime.)
 """

@@ -29,7 +29,7 @@ from ..contract.selection import (
     select_global_topk,
     select_positional,
 )
-from .kv_buffers import PerLayerKVCache
+from ..contract.kv_buffers import PerLayerKVCache
 from .rollout import RolloutRecorder, query_row_weights
 from .scoring import last_query_scores
 

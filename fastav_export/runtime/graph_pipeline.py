@@ -38,6 +38,7 @@ import torch
 from ..closing import Closing
 from ..contract import graph_io
 from ..contract.backend_protocol import PrefillOutput
+from ..contract.kv_buffers import PerLayerKVCache
 from ..contract.layout import TokenLayout
 from ..contract.pruning_config import PruningConfig
 from ..contract.schedule import make_schedule
@@ -80,8 +81,7 @@ class GraphPipeline(Closing):
         self.kv_heads, self.head_dim = dims.num_kv_heads, dims.head_size
         self.in_place_kv = graph_io.IN_PLACE_KV[manifest.flavour]
         self._candidate = torch.from_numpy(layout.candidate_mask()).to(self.device)
-        self._buffers: list[tuple[torch.Tensor, torch.Tensor]] = []
-        self._lengths: list[int] = []
+        self.kv: PerLayerKVCache | None = None  # this request's buffers, allocated by prefill
         self._decode_step: DecodeStep | None = None
 
     # ---- helpers ------------------------------------------------------------------
@@ -96,9 +96,9 @@ class GraphPipeline(Closing):
         the buffers themselves (in place), or an empty past and the new entries (append)."""
         inputs, outputs = {}, {}
         for layer in layers:
-            buffers = self._buffers[layer]
+            buffer = self.kv[layer]
             if self.in_place_kv:
-                past = present = buffers
+                past = present = buffer
             else:
                 empty = self._empty((batch, self.kv_heads, 0, self.head_dim))
                 past = (empty, empty)
@@ -108,13 +108,12 @@ class GraphPipeline(Closing):
         return inputs, outputs
 
     def _store(self, outputs: dict, layers, new: int) -> None:
-        """Account for each layer's new entries (copying them in when the graph did not)."""
+        """Account for each layer's new entries (writing them in when the graph did not)."""
         for layer in layers:
-            start = self._lengths[layer]
-            if not self.in_place_kv:
-                for buffer, name in zip(self._buffers[layer], graph_io.present(layer), strict=True):
-                    buffer[:, :, start:start + new] = outputs[name]
-            self._lengths[layer] = start + new
+            if self.in_place_kv:
+                self.kv[layer].advance(new)
+            else:
+                self.kv[layer].append(*(outputs[name] for name in graph_io.present(layer)))
 
     def _cut(self, original: torch.Tensor, eligible: torch.Tensor | None, keep: int) -> dict:
         """TopKGather inputs keeping the non-candidates plus the `keep` best of the `eligible` candidates.
@@ -152,7 +151,7 @@ class GraphPipeline(Closing):
         outputs.update(extra_outputs)
         self.graphs.run(graph_io.PRE,
                         {"inputs_embeds": hidden, "position_ids": positions,
-                         "past_length": self._scalar(self._lengths[0]), **past, **cut, **extra_inputs},
+                         "past_length": self._scalar(self.kv[0].length), **past, **cut, **extra_inputs},
                         outputs)
         self._store(outputs, layers, new)
         return outputs
@@ -170,7 +169,7 @@ class GraphPipeline(Closing):
         outputs.update(present)
         self.graphs.run(graph_io.post(layer),
                         {"hidden_states": hidden, "position_ids": positions,
-                         "past_length": self._scalar(self._lengths[layer]), **past, **(cut or {})},
+                         "past_length": self._scalar(self.kv[layer].length), **past, **(cut or {})},
                         outputs)
         self._store(outputs, [layer], new)
         return outputs
@@ -187,12 +186,9 @@ class GraphPipeline(Closing):
         positions = (torch.arange(n, device=self.device).expand(batch, n) if position_ids is None
                      else torch.as_tensor(position_ids, device=self.device)).to(torch.int64).contiguous()
         original = torch.arange(n, device=self.device).expand(batch, n).contiguous()
-        shape = (batch, self.kv_heads)
         # Zeroed, not empty: masked-out entries still meet the values in a P·V product (0 · NaN = NaN).
-        self._buffers = [tuple(torch.zeros((*shape, sched.tokens[layer] + max_new_tokens, self.head_dim),
-                                           dtype=self.dtype, device=self.device) for _ in range(2))
-                         for layer in range(L)]
-        self._lengths = [0] * L
+        self.kv = PerLayerKVCache.allocate([tokens + max_new_tokens for tokens in sched.tokens], batch,
+                                           self.kv_heads, self.head_dim, self.dtype, self.device, zeroed=True)
         self._decode_step = None  # it holds the previous request's buffers
 
         # Layers 0..K-1 on every token, the global cut inside layer K-1.
@@ -242,9 +238,9 @@ class GraphPipeline(Closing):
         return embedding_table(self.manifest)
 
     def check_decode(self) -> None:
-        if not self._buffers:
+        if self.kv is None:
             raise RuntimeError("decode() before prefill()")
-        if self._lengths[-1] >= self._buffers[-1][0].shape[2]:
+        if self.kv[-1].length >= self.kv[-1].capacity:
             raise FastAVError("the KV buffers are full: pass a larger max_new_tokens to prefill")
 
     def decode(self, token_ids) -> torch.Tensor:
@@ -260,7 +256,7 @@ class GraphPipeline(Closing):
 
     def close(self) -> None:
         """Release this request's KV buffers and decode step, and the graphs if this pipeline opened them."""
-        self._buffers, self._lengths, self._decode_step = [], [], None
+        self.kv, self._decode_step = None, None
         if self.owns_graphs:
             self.graphs.close()
 
@@ -315,11 +311,11 @@ class DecodeStep:
     def _kv(self, layers, batch: int) -> tuple[dict, dict]:
         p, inputs, outputs = self.pipeline, {}, {}
         for layer in layers:
-            present = p._buffers[layer]
+            present = p.kv[layer]
             if not p.in_place_kv:
                 present = tuple(p._empty((batch, p.kv_heads, 1, p.head_dim)) for _ in range(2))
                 self.new_entries[layer] = present
-            inputs.update(zip(graph_io.past(layer), p._buffers[layer], strict=True))
+            inputs.update(zip(graph_io.past(layer), p.kv[layer], strict=True))
             outputs.update(zip(graph_io.present(layer), present, strict=True))
         return inputs, outputs
 
@@ -334,7 +330,7 @@ class DecodeStep:
         self.ids.copy_(token_ids)
         self.position.copy_(p._next_position)
         for layer, length in self.lengths.items():
-            length.fill_(p._lengths[layer])
+            length.fill_(p.kv[layer].length)
 
     def run_graphs(self) -> None:
         """Every graph of the step, then (append mode) the new entries into the buffers."""
@@ -346,13 +342,13 @@ class DecodeStep:
         # index_copy_ with the slot in a tensor, so a captured CUDA graph writes where each step needs.
         for layer, entries in self.new_entries.items():
             slot = self.lengths[0 if layer < self.pipeline.K else layer].view(1)
-            for buffer, entry in zip(self.pipeline._buffers[layer], entries, strict=True):
-                buffer.index_copy_(2, slot, entry)
+            self.pipeline.kv[layer].write_at(slot, *entries)
 
     def advance(self) -> torch.Tensor:
         """Account for the step: one more entry per layer, the next position; returns the logits."""
         p = self.pipeline
-        p._lengths = [length + 1 for length in p._lengths]
+        for buffer in p.kv.buffers:
+            buffer.advance(1)
         p._next_position = p._next_position + 1
         return self.logits.clone()
 

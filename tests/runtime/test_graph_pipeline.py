@@ -124,17 +124,17 @@ def test_kv_buffers_are_allocated_once_and_written_in_place(engine, backend):
     embeds = synthetic_embeds(tiny_model(name).model.embed_tokens.weight, layout, 2, 0)
     pipeline.prefill(embeds, max_new_tokens=4)
     schedule = pipeline.schedule
-    capacities = [key.shape[2] for key, _ in pipeline._buffers]
+    capacities = [key.shape[2] for key, _ in pipeline.kv.buffers]
     assert capacities == [n + 4 for n in schedule.tokens]  # N + T before K, |T_l| + T after
-    addresses = [key.data_ptr() for key, _ in pipeline._buffers]
-    before = [key.clone() for key, _ in pipeline._buffers]
+    addresses = [key.data_ptr() for key, _ in pipeline.kv.buffers]
+    before = [key.clone() for key, _ in pipeline.kv.buffers]
     for _ in range(3):
         pipeline.decode(torch.tensor([1, 2], device=pipeline.device))
-    assert [key.data_ptr() for key, _ in pipeline._buffers] == addresses
-    for layer, (key, _) in enumerate(pipeline._buffers):
+    assert [key.data_ptr() for key, _ in pipeline.kv.buffers] == addresses
+    for layer, (key, _) in enumerate(pipeline.kv.buffers):
         n = schedule.tokens[layer]
         assert torch.equal(key[:, :, :n], before[layer][:, :, :n])  # the past is untouched
-        assert pipeline._lengths[layer] == n + 3
+        assert pipeline.kv[layer].length == n + 3
         assert key[:, :, n:n + 3].abs().sum() > 0  # the 3 decoded tokens were appended
     pipeline.decode(torch.tensor([1, 2]))
     with pytest.raises(FastAVError, match="KV buffers are full"):

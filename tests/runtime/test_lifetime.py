@@ -32,4 +32,4 @@ def test_a_served_engine_closes_its_pipelines_and_sessions(tiny_engine):
     with ServedEngine(tiny_engine("videollama2-tiny")) as engine:
         pipeline = engine.default_backend
         assert engine._graphs.sessions
-    assert not engine._graphs.sessions and not pipeline._buffers
+    assert not engine._graphs.sessions and pipeline.kv is None
