@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fastav_export.cli.arg_types import non_negative_int, positive_int
 from fastav_export.testing.models import MID_SIZE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -297,18 +298,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=ROOT / "engines" / "peers",
                         help="checkpoint, engines and genai graph, built on first use (default engines/peers)")
-    parser.add_argument("--rounds", type=int, default=5, help="timed rounds per variant (default 5)")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds per variant first (default 1)")
-    parser.add_argument("--decode-steps", type=int, default=32, help="greedy decode steps per round (default 32)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads per variant (default: all cores)")
+    parser.add_argument("--rounds", type=positive_int, default=5, help="timed rounds per variant (default 5)")
+    parser.add_argument("--warmup", type=non_negative_int, default=1,
+                        help="untimed rounds per variant first (default 1)")
+    parser.add_argument("--decode-steps", type=positive_int, default=32,
+                        help="greedy decode steps per round (default 32)")
+    parser.add_argument("--threads", type=positive_int, default=os.cpu_count(),
+                        help="threads per variant (default: all cores)")
     parser.add_argument("--pause", type=float, default=0.3, help="seconds between variants (default 0.3)")
     parser.add_argument("--json", type=Path, help="also write every round's figures as JSON")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         return worker(args.worker, args.work, args.threads, args.decode_steps)
-    if args.rounds < 1 or args.warmup < 0 or args.decode_steps < 1 or args.threads < 1:
-        parser.error("--rounds, --decode-steps and --threads must be at least 1, --warmup at least 0")
 
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     prepare(args.work, args.decode_steps, log)
