@@ -15,6 +15,7 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
+from ..errors import FastAVError
 from ..user_io.output_paths import check_output_file, write_text_atomic
 from .arg_types import non_negative_int, positive_int, seed, thread_count
 from .options import add_pruning_arguments, pruning_config_from_args
@@ -66,6 +67,10 @@ def main(args) -> int:
     layout = TokenLayout.load(args.layout) if args.layout is not None else manifest.layout
     pruned = pruning_config_from_args(args, None, dims.num_layers, base=manifest.pruning)
     dense = replace(PruningConfig.dense(), global_layer=manifest.global_layer).resolve(dims.num_layers)
+    if args.decode_steps + 1 > manifest.max_new_tokens:  # named by this command's flag, not run's
+        raise FastAVError(f"--decode-steps {args.decode_steps}: {args.decode_steps + 1} new tokens exceed the engine's "
+                          f"limit of {manifest.max_new_tokens}: use at most {manifest.max_new_tokens - 1} steps, "
+                          f"or rebuild it with `fastav-export build --max-new-tokens {args.decode_steps + 1}`")
     args.max_new_tokens = args.decode_steps + 1  # what run's input checks size the buffers by
     embeds = check_run_inputs(args, layout, dims, dense, BYTES[manifest.precision])
 
