@@ -1,7 +1,7 @@
 // Registration of libfastav_plugins.so's creators with TensorRT.
 //
 // The creators register themselves when the library is loaded (a static object below),
-// so every way of loading it works: ctypes.CDLL (fastav_export.trt_backend.plugin_library),
+// so every way of loading it works: ctypes.CDLL (fastav_export.engine.trt.plugin_library),
 // Polygraphy's `--plugins` and LoadPlugins loader (ctypes.CDLL), `trtexec --staticPlugins`
 // (dlopen) and IPluginRegistry::loadLibrary / `trtexec --dynamicPlugins`.
 //
