@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -43,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from fastav_export.cli.arg_types import non_negative_int, positive_int
+from fastav_export.runtime.bench import Round, Series, format_stats
 from fastav_export.testing.models import MID_SIZE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -269,10 +269,6 @@ def _versions() -> str:
     return ", ".join(f"{name} {metadata.version(name)}" for name in names)
 
 
-def _stats(values: list[float], digits: int) -> str:
-    return f"{statistics.median(values):.{digits}f} [{min(values):.{digits}f}-{max(values):.{digits}f}]"
-
-
 def _targets(median: dict, peak: dict, flops_early: float) -> list[tuple[str, float, float, bool]]:
     """(description, measured, limit, met) for each target of issue 11."""
     fastest = min(median[p]["prefill_ms"] for p in DENSE_PEERS)
@@ -320,7 +316,7 @@ def main() -> None:
 
     log("starting one worker per variant")
     workers = {name: _Worker(name, args) for name in VARIANTS}
-    rounds: dict[str, list[dict]] = {name: [] for name in VARIANTS}
+    rounds = {name: Series() for name in VARIANTS}
     try:
         for index in range(args.warmup + args.rounds):
             order = VARIANTS[index % len(VARIANTS):] + VARIANTS[:index % len(VARIANTS)]
@@ -328,7 +324,7 @@ def main() -> None:
                 time.sleep(args.pause)  # the previous variant's threads stop spinning
                 result = workers[name].round()
                 if index >= args.warmup:
-                    rounds[name].append(result)
+                    rounds[name].rounds.append(Round(**result))
             log(f"round {index + 1}/{args.warmup + args.rounds} done"
                 + (" (warm-up)" if index < args.warmup else ""))
     finally:
@@ -345,13 +341,13 @@ def main() -> None:
           f"{'loading':>8}")
     median, peak = {}, {}
     for name in VARIANTS:
-        r = rounds[name]
-        median[name] = {key: statistics.median(x[key] for x in r) for key in ("prefill_ms", "decode_ms_per_token")}
-        peak[name] = max(workers[name].load_peak, *(x["peak_rss_mb"] for x in r))
-        print(f"{name:<19} {_stats([x['prefill_ms'] for x in r], 1):>22} "
-              f"{_stats([x['decode_ms_per_token'] for x in r], 2):>22} "
-              f"{_stats([x['peak_rss_mb'] for x in r], 0):>22} {workers[name].load_peak:>8.0f}")
-    tokens = {name: rounds[name][-1]["tokens"][0] for name in VARIANTS}
+        series = rounds[name]
+        median[name] = {key: series.stats(key)[0] for key in ("prefill_ms", "decode_ms_per_token")}
+        peak[name] = max(workers[name].load_peak, *series.values("peak_rss_mb"))
+        print(f"{name:<19} {format_stats(series, 'prefill_ms', 1):>22} "
+              f"{format_stats(series, 'decode_ms_per_token', 2):>22} "
+              f"{format_stats(series, 'peak_rss_mb', 0):>22} {workers[name].load_peak:>8.0f}")
+    tokens = {name: rounds[name].rounds[-1].tokens[0] for name in VARIANTS}
     same = [name for name in VARIANTS if tokens[name] == tokens["transformers"]]
     print(f"greedy tokens equal to transformers' ({len(tokens['transformers'])} tokens): {', '.join(same)}")
 
@@ -366,10 +362,10 @@ def main() -> None:
         print(f"  {'met' if met else 'NOT MET':>7}  {text}: {value:.3f} (<= {limit})")
     print(f"{sum(met for *_, met in targets)} of {len(targets)} targets met")
     if args.json:
-        args.json.write_text(json.dumps({"rounds": rounds, "load_peak_rss_mb": {n: w.load_peak for n, w in
-                                                                               workers.items()},
-                                         "targets": [dict(zip(("target", "value", "limit", "met"), t))
-                                                     for t in targets]}, indent=1) + "\n")
+        report = {"rounds": {name: [vars(r) for r in series.rounds] for name, series in rounds.items()},
+                  "load_peak_rss_mb": {name: w.load_peak for name, w in workers.items()},
+                  "targets": [dict(zip(("target", "value", "limit", "met"), t)) for t in targets]}
+        args.json.write_text(json.dumps(report, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,11 @@ from dataclasses import dataclass, fields
 from ..errors import FastAVError
 
 MAX_DIM = 2**31 - 1
+# DecoderDims field -> transformers Qwen2Config attribute, where the conversion is a plain copy
+QWEN2_CONFIG_NAMES = {"hidden_size": "hidden_size", "intermediate_size": "intermediate_size",
+                      "num_layers": "num_hidden_layers", "num_heads": "num_attention_heads",
+                      "num_kv_heads": "num_key_value_heads", "vocab_size": "vocab_size",
+                      "rms_norm_eps": "rms_norm_eps", "max_position_embeddings": "max_position_embeddings"}
 
 
 @dataclass(frozen=True)
@@ -70,19 +75,9 @@ class DecoderDims:
         """A transformers `Qwen2Config` with these dimensions."""
         from transformers import Qwen2Config
 
-        kwargs = dict(
-            hidden_size=self.hidden_size,
-            intermediate_size=self.intermediate_size,
-            num_hidden_layers=self.num_layers,
-            num_attention_heads=self.num_heads,
-            num_key_value_heads=self.num_kv_heads,
-            vocab_size=self.vocab_size,
-            rope_theta=self.rope_theta,
-            rms_norm_eps=self.rms_norm_eps,
-            tie_word_embeddings=self.tie_word_embeddings,
-            max_position_embeddings=self.max_position_embeddings,
-            use_sliding_window=False,
-        )
+        kwargs = {theirs: getattr(self, ours) for ours, theirs in QWEN2_CONFIG_NAMES.items()}
+        kwargs.update(rope_theta=self.rope_theta, tie_word_embeddings=self.tie_word_embeddings,
+                      use_sliding_window=False)
         if self.head_dim is not None:
             kwargs["head_dim"] = self.head_dim
         kwargs.update(overrides)
@@ -91,16 +86,7 @@ class DecoderDims:
     @classmethod
     def from_qwen2_config(cls, config) -> "DecoderDims":
         rope = getattr(config, "rope_parameters", None) or {}
-        return cls(
-            hidden_size=config.hidden_size,
-            intermediate_size=config.intermediate_size,
-            num_layers=config.num_hidden_layers,
-            num_heads=config.num_attention_heads,
-            num_kv_heads=config.num_key_value_heads,
-            vocab_size=config.vocab_size,
-            head_dim=getattr(config, "head_dim", None),
-            rope_theta=rope.get("rope_theta", getattr(config, "rope_theta", 10000.0)),
-            rms_norm_eps=config.rms_norm_eps,
-            tie_word_embeddings=bool(config.tie_word_embeddings),
-            max_position_embeddings=config.max_position_embeddings,
-        )
+        return cls(**{ours: getattr(config, theirs) for ours, theirs in QWEN2_CONFIG_NAMES.items()},
+                   head_dim=getattr(config, "head_dim", None),
+                   rope_theta=rope.get("rope_theta", getattr(config, "rope_theta", 10000.0)),
+                   tie_word_embeddings=bool(config.tie_word_embeddings))

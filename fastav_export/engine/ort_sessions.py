@@ -67,19 +67,3 @@ def load_session(path: Path, settings: dict, precision: str, threads: int | None
     """A session over `path` with the engine's settings and `threads` intra-op threads (0: one per core)."""
     threads = threads if threads is not None else settings["intra_op_num_threads"]
     return _session(path, precision, settings["graph_optimization_level"], settings["providers"], threads)
-
-
-def bind(session, inputs: dict, outputs: dict):
-    """An I/O binding of every input and output to caller-owned numpy memory (no copies).
-
-    inputs/outputs: name -> C-contiguous numpy array; outputs must have the exact shapes.
-    An output may share its memory with an input (a KV buffer the graph writes in place).
-    The binding refers to the arrays' memory, so it can be run again after their
-    contents change (`session.run_with_iobinding(binding)`).
-    """
-    binding = session.io_binding()
-    for name, array in inputs.items():
-        binding.bind_cpu_input(name, array)
-    for name, array in outputs.items():
-        binding.bind_output(name, "cpu", 0, array.dtype, list(array.shape), array.ctypes.data)
-    return binding

@@ -29,6 +29,7 @@ import torch
 from onnx.defs import OpSchema
 
 from ..contract.graph_io import FLAVOURS
+from ..reference.rollout import rollout_vector_step
 
 # ---- eager (reference) implementations ----------------------------------------------
 
@@ -114,12 +115,9 @@ def rollout_step(vector: torch.Tensor, query: torch.Tensor, key: torch.Tensor, a
     for runs whose cut does not rank by importance (positional, dense, decode).
     A_l is the head-mean causal attention map, never materialised.
     """
-    from ..reference.scoring import vector_times_attention
-
     if not bool(enabled):
         return vector.clone()
-    mapped = vector_times_attention(vector, _heads(query, num_heads), _heads(key, kv_heads), scale)
-    return alpha * mapped + (1 - alpha) * vector
+    return rollout_vector_step(vector, _heads(query, num_heads), _heads(key, kv_heads), alpha, scale)
 
 
 @rollout_step.register_fake

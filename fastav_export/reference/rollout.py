@@ -64,5 +64,14 @@ def streaming_rollout(layers: list, alpha: float, u: torch.Tensor, scale: float)
     batch = layers[0][0].shape[0]
     vector = u.expand(batch, -1)
     for queries, keys in reversed(layers):
-        vector = alpha * vector_times_attention(vector, queries, keys, scale) + (1 - alpha) * vector
+        vector = rollout_vector_step(vector, queries, keys, alpha, scale)
     return vector
+
+
+def rollout_vector_step(vector: torch.Tensor, queries: torch.Tensor, keys: torch.Tensor, alpha: float,
+                        scale: float) -> torch.Tensor:
+    """v^T A~_l = alpha * v^T A_l + (1 - alpha) * v for one layer, A_l never materialised.
+
+    vector [B, N]; queries [B, H, N, hd], keys [B, Hkv, N, hd] (the exported RolloutStep's eager form too).
+    """
+    return alpha * vector_times_attention(vector, queries, keys, scale) + (1 - alpha) * vector

@@ -20,6 +20,7 @@ import torch
 
 from ..contract.backend_protocol import PrefillOutput
 from ..contract.dims import DecoderDims
+from ..contract.kv_buffers import PerLayerKVCache
 from ..contract.layout import TokenLayout
 from ..contract.pruning_config import PruningConfig
 from ..contract.schedule import make_schedule
@@ -29,7 +30,6 @@ from ..contract.selection import (
     select_global_topk,
     select_positional,
 )
-from ..contract.kv_buffers import PerLayerKVCache
 from .rollout import RolloutRecorder, query_row_weights
 from .scoring import last_query_scores
 

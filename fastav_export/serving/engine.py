@@ -21,7 +21,7 @@ from ..closing import Closing
 from ..contract.flops import flops_report
 from ..engine.manifest import EngineManifest, load_engine_dir
 from ..models import placeholder_id_for
-from ..runtime.backends import open_engine_backend
+from ..runtime.backends import open_engine_backend, open_graphs
 from ..runtime.generation import greedy_steps
 from .request import ServingRequest, parse_request
 
@@ -51,10 +51,8 @@ class ServedEngine(Closing):
             else default_max_new_tokens
         self.backend_name, self.threads = backend, threads
         self._backends: OrderedDict = OrderedDict()
-        self.default_backend = open_engine_backend(manifest, manifest.layout, manifest.pruning, backend, threads,
-                                                   max_new_tokens=self.default_max_new_tokens)
-        self._graphs = self.default_backend.graphs  # sessions or engines, shared by every request
-        self._backends[(manifest.layout, manifest.pruning)] = self.default_backend
+        self._graphs = open_graphs(manifest, backend, threads)  # sessions or engines, shared by every request
+        self.default_backend = self._backend(manifest.layout, manifest.pruning, self.default_max_new_tokens)
 
     def close(self) -> None:
         """Release every cached pipeline (their KV buffers), then the shared sessions or engines."""
@@ -63,18 +61,19 @@ class ServedEngine(Closing):
         self._backends.clear()
         self._graphs.close()
 
-
     @classmethod
     def open(cls, engine_dir, **kwargs) -> "ServedEngine":
         """Validate `engine_dir` (one-line FastAVError if missing, modified or another format) and open it."""
         return cls(load_engine_dir(engine_dir, verify=True), **kwargs)
 
-    def _backend(self, layout, config):
+    def _backend(self, layout, config, max_new_tokens: int | None = None):
+        """The pipeline for one (layout, config) over the shared graphs, cached (it holds its KV buffers)."""
         key = (layout, config)
         if key in self._backends:
             self._backends.move_to_end(key)
             return self._backends[key]
-        backend = open_engine_backend(self.manifest, layout, config, graphs=self._graphs)
+        backend = open_engine_backend(self.manifest, layout, config, graphs=self._graphs,
+                                      max_new_tokens=max_new_tokens)
         self._backends[key] = backend
         while len(self._backends) > CACHED_BACKENDS:
             self._backends.popitem(last=False)

@@ -14,7 +14,7 @@ from ...contract.layout import TokenLayout
 from ...contract.precision import ORT_CPU_PRECISIONS, TORCH_DTYPES
 from ...contract.pruning_config import PruningConfig
 from ...engine.manifest import EngineManifest
-from ...engine.ort_sessions import bind, load_session
+from ...engine.ort_sessions import load_session
 from ...errors import FastAVError
 from ..graph_pipeline import GraphPipeline
 
@@ -74,3 +74,19 @@ class OrtPipeline(GraphPipeline):
                  threads: int | None = None, graphs: OrtGraphs | None = None):
         super().__init__(manifest, layout, config, graphs or OrtGraphs(manifest, threads))
         self.owns_graphs = graphs is None
+
+
+def bind(session, inputs: dict, outputs: dict):
+    """An I/O binding of every input and output to caller-owned numpy memory (no copies).
+
+    inputs/outputs: name -> C-contiguous numpy array; outputs must have the exact shapes.
+    An output may share its memory with an input (a KV buffer the graph writes in place).
+    The binding refers to the arrays' memory, so it can be run again after their
+    contents change (`session.run_with_iobinding(binding)`).
+    """
+    binding = session.io_binding()
+    for name, array in inputs.items():
+        binding.bind_cpu_input(name, array)
+    for name, array in outputs.items():
+        binding.bind_output(name, "cpu", 0, array.dtype, list(array.shape), array.ctypes.data)
+    return binding
