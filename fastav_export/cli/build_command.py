@@ -37,16 +37,19 @@ from .options import (
 )
 
 EXAMPLES = """examples:
-  fastav-export build                                   # videollama2-tiny, fp32, ONNX Runtime
+  fastav-export build                                   # videollama2-tiny, fp32, ONNX Runtime, with encoders
   fastav-export build --model video-salmonn2-tiny --global-policy rollout
   fastav-export build --model videollama2-tiny --fp16 --out engines/vl2-tiny-fp16
   fastav-export build --graphs onnx-standard --out engines/videollama2-tiny-standard
   fastav-export build --checkpoint ./VideoLLaMA2.1-7B-AV --fp16 --max-new-tokens 256
+  fastav-export build --checkpoint ./VideoLLaMA2.1-7B-AV --vision-tower ./siglip-so400m-patch14-384
   fastav-export build --model videollama2 --bf16 --export-only --random-weights
   fastav-export build --checkpoint ./VideoLLaMA2.1-7B-AV --backend trt --fp16 --max-batch 4   # on a GPU
 """
 
 log = logging.getLogger("fastav_export")
+# A media build's default --max-tokens: the layout's media rows plus this much prompt text.
+QUESTION_ROOM = 256
 
 
 def add_arguments(parser) -> None:
@@ -67,7 +70,13 @@ def add_arguments(parser) -> None:
     group.add_argument("--export-only", action="store_true", help="write the ONNX graphs and config.json only")
     group.add_argument("--out", metavar="DIR", type=Path, help="engine directory (default engines/<model>-<precision>)")
     group.add_argument("--max-tokens", type=positive_int,
-                       help="longest prompt the engine accepts (default: the layout's N)")
+                       help=f"longest prompt the engine accepts (default: the layout's N, plus {QUESTION_ROOM} "
+                            "for the question with encoders)")
+    group.add_argument("--decoder-only", action="store_true",
+                       help="leave out the encoders and the tokenizer (requests then send embeddings)")
+    group.add_argument("--vision-tower", metavar="DIR", type=Path,
+                       help="--checkpoint: a local SigLIP snapshot, when the checkpoint does not hold the vision "
+                            "tower's weights (its config names it by hub id)")
     group.add_argument("--max-new-tokens", type=positive_int, default=64, help="longest generation (default 64)")
     group.add_argument("--seed", type=seed, default=0, help="seed of random weights (tiny models; default 0)")
     group.add_argument("--random-weights", action="store_true",
@@ -94,7 +103,14 @@ def main(args) -> int:
     if spec is None:
         raise FastAVError("a plain Qwen2 checkpoint needs --model of its family (videollama2 or video-salmonn2)")
     check_layout_positions(layout, dims)
-    max_tokens = args.max_tokens if args.max_tokens is not None else layout.n_tokens
+    with_media = spec.has_media and not args.decoder_only
+    if args.vision_tower is not None and (args.checkpoint is None or not with_media):
+        raise FastAVError("--vision-tower goes with --checkpoint of a model with encoders: drop it")
+    if with_media and args.layout is not None:
+        raise FastAVError("--layout replaces the model's layout, which its encoders fix: drop it, or add "
+                          "--decoder-only")
+    default_tokens = layout.n_tokens + (QUESTION_ROOM if with_media else 0)
+    max_tokens = args.max_tokens if args.max_tokens is not None else default_tokens
     if max_tokens < layout.n_tokens:
         raise FastAVError(f"--max-tokens {max_tokens} is below the layout's {layout.n_tokens} tokens")
     if max_tokens + args.max_new_tokens > dims.max_position_embeddings:
@@ -107,6 +123,7 @@ def main(args) -> int:
         raise FastAVError(f"--timing-cache {args.timing_cache} is a directory: give a file name")
 
     started = time.perf_counter()
+    media = _media_build(args, spec, dims) if with_media else None
     model = load_decoder(args, spec, TORCH_DTYPES[precision])
     source = ({"kind": "checkpoint", "path": str(Path(args.checkpoint).resolve())} if args.checkpoint
               else {"kind": "random", "seed": args.seed})
@@ -114,7 +131,7 @@ def main(args) -> int:
     manifest = build_engine(model, model_name=name, source=source, dims=dims, precision=precision, layout=layout,
                             config=config, max_tokens=max_tokens, max_new_tokens=args.max_new_tokens, out=out,
                             export_only=args.export_only, backend=args.backend, max_batch=args.max_batch,
-                            timing_cache=args.timing_cache, flavour=args.graphs, progress=log.info)
+                            timing_cache=args.timing_cache, flavour=args.graphs, media=media, progress=log.info)
     size = sum(manifest.file(f).stat().st_size for f in manifest.files) / 2**20
     print(f"built {out} in {time.perf_counter() - started:.1f} s: {len(manifest.graphs)} graphs, "
           f"{len(manifest.files)} files, {size:.1f} MiB")
@@ -124,3 +141,16 @@ def main(args) -> int:
     else:
         print(f"run it: fastav-export run {shlex.quote(str(out))}")
     return 0
+
+
+def _media_build(args, spec, dims):
+    """The encoders and tokenizer to export beside the decoder, with the loading report printed."""
+    from ..engine.build import MediaBuild
+    from ..models.media_parts import load_media_parts
+
+    parts = load_media_parts(spec, dims, args.checkpoint, args.vision_tower, seed=args.seed)
+    print("loaded:")
+    for part, where in parts.sources.items():
+        print(f"  {part}: {where}")
+    return MediaBuild(parts.vision, parts.audio, parts.tokenizer, spec.video, spec.audio, spec.placeholder_id,
+                      parts.modal_token, parts.sources)

@@ -1,5 +1,10 @@
 """Generate with FastAV pruning: prints the schedule, the generated tokens and FLOPs.
 
+With --video FILE --question TEXT the whole model runs: the video's frames and audio
+track are decoded and encoded, the question goes through the tokenizer and chat template,
+and the answer is printed as text (ENGINE_DIR needs nothing else; without it the PyTorch
+reference runs the model's own modules).
+
 With ENGINE_DIR (from `fastav-export build`) the engine runs on TensorRT when it holds
 TensorRT engines and a GPU with TensorRT is present, on ONNX Runtime otherwise; without it the PyTorch reference runs the model given by --model or --checkpoint.
 Inputs are seeded synthetic embeddings over the layout unless --embeds gives real ones
@@ -17,6 +22,7 @@ from ..contract.layout import TokenLayout
 from ..errors import FastAVError
 from ..user_io.output_paths import check_output_file, write_text_atomic
 from .arg_types import positive_int, seed, thread_count
+from .media_run import add_media_arguments, check_media_arguments
 from .options import (
     add_model_arguments,
     add_pruning_arguments,
@@ -27,6 +33,9 @@ from .options import (
 )
 
 EXAMPLES = """examples:
+  fastav-export run engines/videollama2-tiny-fp32 --video clip.mp4 --question "What is happening?"
+  fastav-export run --model videollama2-tiny --backend torch --video clip.mp4 --question "What is happening?"
+  fastav-export run engines/videollama2-tiny-fp32 --video clip.mp4 --audio speech.wav --question "Who speaks?"
   fastav-export run engines/videollama2-tiny-fp32 --json out.json
   fastav-export run engines/videollama2-tiny-fp32 --fine-ratio 0.3 --batch 2
   fastav-export run --model videollama2-tiny --backend torch
@@ -47,13 +56,16 @@ def add_arguments(parser) -> None:
                         help="engine directory from `fastav-export build` (runs on ONNX Runtime)")
     add_model_arguments(parser)
     add_pruning_arguments(parser)
+    add_media_arguments(parser)
     group = parser.add_argument_group("inputs and generation")
     group.add_argument("--embeds", metavar="FILE.npy", type=Path, help="decoder input embeddings, float32 [N, D] or [B, N, D]")
     group.add_argument("--batch", type=positive_int, default=1, help="rows of synthetic inputs (default 1)")
     group.add_argument("--seed", type=seed, default=0, help="seed of the synthetic inputs and tiny weights (default 0)")
     group.add_argument("--max-new-tokens", type=positive_int, default=16,
                        help="tokens to generate greedily (default 16)")
-    group.add_argument("--json", metavar="FILE", type=Path, help="write kept tokens, generated ids, first logits, FLOPs")
+    group.add_argument("--json", metavar="FILE", type=Path,
+                       help="write kept tokens, generated ids, first logits, FLOPs (with --video: the answer's "
+                            "text, ids and per-stage seconds)")
     group = parser.add_argument_group("execution")
     group.add_argument("--backend", choices=BACKENDS,
                        help="runtime backend (default with ENGINE_DIR: trt where its engines can run, else ort; "
@@ -97,8 +109,11 @@ def _device(name: str):
 def main(args) -> int:
     if args.json is not None:
         check_output_file(args.json, "--json")
+    media = check_media_arguments(args)
+    if args.vision_tower is not None and (args.engine is not None or getattr(args, "checkpoint", None) is None):
+        raise FastAVError("--vision-tower goes with --checkpoint (the engine directory holds its encoders)")
     if args.engine is not None:
-        return _run_engine(args)
+        return _run_engine(args, media)
     if args.backend in ("ort", "trt"):
         raise FastAVError(f"--backend {args.backend} runs an engine directory: build one with "
                           "`fastav-export build`, then `fastav-export run ENGINE_DIR`")
@@ -107,7 +122,7 @@ def main(args) -> int:
     for name, default in TORCH_ONLY.items():
         if getattr(args, name) is None:
             setattr(args, name, default)
-    return _run_torch(args)
+    return _run_torch(args, media)
 
 
 def check_run_inputs(args, layout, dims, config, dtype_bytes: int):
@@ -141,7 +156,7 @@ def check_run_memory(layout, config, dims, batch: int, new_tokens: int, dtype_by
                "activations)", "use a smaller --batch, a shorter layout or fewer --max-new-tokens")
 
 
-def _run_torch(args) -> int:
+def _run_torch(args, media: bool = False) -> int:
     import torch
 
     from ..contract.synthetic_inputs import synthetic_embeds
@@ -150,6 +165,10 @@ def _run_torch(args) -> int:
     device, dtype = _device(args.device), getattr(torch, args.dtype)
     _check_attn_implementation(args.attn_implementation)
     spec, layout, dims, config = resolve_model(args)
+    if media:
+        from .media_run import run_torch
+
+        return run_torch(args, spec, dims, config, dtype, device)
     embeds = check_run_inputs(args, layout, dims, config, dtype.itemsize)
     started = time.perf_counter()
     model = load_decoder(args, spec, dtype, device, args.attn_implementation)
@@ -161,7 +180,7 @@ def _run_torch(args) -> int:
     return _generate_and_report(args, backend, embeds, layout, config, dims, title)
 
 
-def _run_engine(args) -> int:
+def _run_engine(args, media: bool = False) -> int:
     from ..contract.precision import BYTES
     from ..contract.synthetic_inputs import synthetic_embeds
     from ..engine.manifest import load_engine_dir
@@ -176,6 +195,10 @@ def _run_engine(args) -> int:
     if torch_only:
         raise FastAVError(f"{', '.join(torch_only)} only apply to the torch backend: an engine runs where its "
                           "backend runs (trt: the GPU, ort: the CPU) in its built precision; drop them")
+    if media:
+        from .media_run import run_engine
+
+        return run_engine(args)
     manifest = load_engine_dir(args.engine)
     backend_name = args.backend or default_backend(manifest)
     dims = manifest.dims

@@ -130,6 +130,20 @@ class TokenLayout:
                 f"fix the segment lengths or pass the matching --layout"
             )
 
+    def with_prompt_text(self, prefix_tokens: int, suffix_tokens: int) -> "TokenLayout":
+        """This layout with its first and last text segments resized to a real prompt's lengths.
+
+        A model's layout is [text before the placeholder][media rows][text after it]; the media
+        rows are fixed by the encoders, the text around them by the question and the chat
+        template. So the layout of one prompt is the built one with new text ends.
+        """
+        first, last = self.segments[0], self.segments[-1]
+        if len(self.segments) < 3 or first.kind != TEXT or last.kind != TEXT or any(
+                seg.kind == TEXT for seg in self.segments[1:-1]):
+            raise FastAVError(f"the layout {self.describe()} is not [text][video/audio...][text], so a prompt cannot "
+                              "be placed on it: use the model's own layout")
+        return TokenLayout((Segment(TEXT, prefix_tokens), *self.segments[1:-1], Segment(TEXT, suffix_tokens)))
+
     def describe(self) -> str:
         parts = [f"{self.count(k)} {k}" for k in KINDS if self.count(k)]
         return f"{self.n_tokens} tokens ({', '.join(parts)})"

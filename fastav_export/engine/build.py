@@ -14,6 +14,7 @@ import shutil
 import signal
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -22,6 +23,7 @@ from ..contract.graph_io import DEFAULT_FLAVOUR
 from ..contract.layout import TokenLayout
 from ..contract.pruning_config import PruningConfig
 from ..errors import FastAVError
+from ..media.settings import AudioSettings, VideoSettings
 from ..user_io.json_input import read_json_file
 from ..user_io.output_paths import (
     check_can_create,
@@ -29,10 +31,13 @@ from ..user_io.output_paths import (
     replace_directory,
 )
 from .manifest import (
+    AUDIO_ENCODER,
     FORMAT,
     MANIFEST,
+    VISION,
     EngineManifest,
     GraphEntry,
+    MediaSection,
     OrtSection,
     TrtSection,
     tool_versions,
@@ -41,6 +46,22 @@ from .manifest import (
 
 log = logging.getLogger("fastav_export")
 ONNX_DIR = "onnx"
+TOKENIZER_DIR = "tokenizer"
+
+
+@dataclass
+class MediaBuild:
+    """What `build` adds for a model with a media path: the encoders (fp32 torch modules), the
+    tokenizer, and the settings a run needs to preprocess as the model does."""
+
+    vision: object  # forward(pixel_values [F, 3, S, S]) -> [Tv, D]; .for_export()
+    audio: object  # forward(fbank [1, T, M]) -> [Ta, D]
+    tokenizer: object  # transformers tokenizer (save_pretrained)
+    video_settings: VideoSettings
+    audio_settings: AudioSettings
+    placeholder_id: int
+    modal_token: str
+    sources: dict = field(default_factory=dict)
 
 
 @contextmanager
@@ -101,14 +122,15 @@ def _check_replaceable_engine(out: Path) -> None:
 def build_engine(model, *, model_name: str, source: dict, dims: DecoderDims, precision: str,
                  layout: TokenLayout, config: PruningConfig, max_tokens: int, max_new_tokens: int,
                  out: Path, export_only: bool = False, backend: str = "ort", max_batch: int = 1,
-                 timing_cache: Path | None = None, flavour: str | None = None,
+                 timing_cache: Path | None = None, flavour: str | None = None, media: MediaBuild | None = None,
                  progress: Callable[[str], None] = lambda message: None) -> EngineManifest:
     """Export `model` (already in the target precision) and build it into `out`.
 
     backend: "ort" (ONNX Runtime: the graphs are checked to load) or "trt" (TensorRT
     engines; `max_batch` rows at most, tuned with the shared `timing_cache`).
     `export_only` writes the ONNX graphs only. flavour: the graphs' attention ops
-    (graph_io.FLAVOURS; default: the one `backend` runs fastest).
+    (graph_io.FLAVOURS; default: the one `backend` runs fastest). media: also export the
+    encoders and store the tokenizer (the manifest's `media` section).
     """
     flavour = flavour or DEFAULT_FLAVOUR[backend]
     if backend == "trt" and flavour != "onnx-standard" and not export_only:
@@ -128,7 +150,7 @@ def build_engine(model, *, model_name: str, source: dict, dims: DecoderDims, pre
                                    precision=precision, layout=layout, config=config, max_tokens=max_tokens,
                                    max_new_tokens=max_new_tokens, export_only=export_only, backend=backend,
                                    max_batch=max_batch, timing_cache=timing_cache, flavour=flavour,
-                                   progress=progress, started=started)
+                                   media=media, progress=progress, started=started)
             replace_directory(out, partial)
     except OSError as exc:  # the disk filled up, a directory turned read-only, ...: the build is undone
         shutil.rmtree(partial, ignore_errors=True)
@@ -146,7 +168,7 @@ def _filename(exc: OSError) -> str:
 
 
 def _build_into(directory: Path, model, *, model_name, source, dims, precision, layout, config, max_tokens,
-                max_new_tokens, export_only, backend, max_batch, timing_cache, flavour, progress,
+                max_new_tokens, export_only, backend, max_batch, timing_cache, flavour, media, progress,
                 started) -> EngineManifest:
     from ..export.onnx_graphs import export_graphs
 
@@ -175,15 +197,41 @@ def _build_into(directory: Path, model, *, model_name, source, dims, precision, 
             step(f"check that ONNX Runtime loads {g.name}.onnx")
             check_graph_loads(g.path, precision)
         backends["ort"] = OrtSection(session=SESSION_SETTINGS)
+    media_section = _export_media(media, directory, export_only, step) if media is not None else None
     manifest = EngineManifest(
         model=model_name, source=source, dims=dims, precision=precision, flavour=flavour, layout=layout,
         pruning=config,
         rollout=rollout, max_tokens=max_tokens, max_new_tokens=max_new_tokens, graphs=graphs,
-        backends=backends, versions=tool_versions(),
+        backends=backends, versions=tool_versions(), media=media_section,
     )
     step("hash files and write config.json")
     write_manifest(directory, manifest)
     return manifest
+
+
+def _export_media(media: MediaBuild, directory: Path, export_only: bool, step) -> MediaSection:
+    """Export the encoder graphs (fp32, one clip's static shapes) and save the tokenizer."""
+    import torch
+
+    from ..export.encoder_graphs import AUDIO_IO, VISION_IO, export_encoder
+
+    video, audio = media.video_settings, media.audio_settings
+    samples = {VISION: (media.vision.for_export(), torch.zeros(video.num_frames, 3, video.image_size,
+                                                               video.image_size), VISION_IO),
+               AUDIO_ENCODER: (media.audio, torch.zeros(1, audio.fbank_frames, audio.mel_bins), AUDIO_IO)}
+    encoders = {}
+    for name, (module, sample, io) in samples.items():
+        step(f"export {name}.onnx (encoder, fp32)")
+        graph = export_encoder(module, sample, name, io, directory / ONNX_DIR)
+        if not export_only:
+            from .ort_sessions import check_graph_loads
+
+            check_graph_loads(graph.path, "fp32")
+        encoders[name] = GraphEntry(f"{ONNX_DIR}/{graph.path.name}", graph.inputs, graph.outputs)
+    step("save the tokenizer")
+    media.tokenizer.save_pretrained(str(directory / TOKENIZER_DIR))
+    return MediaSection(video, audio, encoders, TOKENIZER_DIR, media.placeholder_id, media.modal_token,
+                        dict(media.sources))
 
 
 def default_engine_dir(model_name: str, precision: str) -> Path:

@@ -30,6 +30,7 @@ from ..contract.layout import TokenLayout
 from ..contract.precision import ONNX_TYPES, PRECISIONS
 from ..contract.pruning_config import PruningConfig
 from ..errors import FastAVError
+from ..media.settings import AudioSettings, VideoSettings
 from ..user_io.json_input import read_json_file
 
 FORMAT = "fastav-engine"
@@ -88,6 +89,40 @@ class TrtSection:
 
 
 BACKEND_SECTIONS = {"ort": OrtSection, "trt": TrtSection}
+VISION, AUDIO_ENCODER = "vision", "audio"  # the encoder graphs of `media.encoders`
+
+
+@dataclass(frozen=True)
+class MediaSection:
+    """`media`: what turns a video and a question into the decoder's input, so that
+    `run ENGINE_DIR --video F --question Q` and Triton need only the engine directory.
+
+    encoders:  "vision" (pixel_values [F, 3, S, S] -> video_embeds [Tv, D]) and "audio"
+               (fbank [1, T, M] -> audio_embeds [Ta, D]) graphs, fp32 (ONNX Runtime on the CPU).
+    tokenizer: the directory (relative) with the snapshot's tokenizer files and chat template.
+    placeholder_id, modal_token: how the prompt marks the media rows (`<video>` -> -201).
+    """
+
+    video: VideoSettings
+    audio: AudioSettings
+    encoders: dict[str, GraphEntry]
+    tokenizer: str
+    placeholder_id: int
+    modal_token: str
+    sources: dict = field(default_factory=dict)  # part -> where its weights came from (the loading report)
+
+    def to_json(self) -> dict:
+        return {"video": self.video.to_json(), "audio": self.audio.to_json(),
+                "encoders": {name: asdict(entry) for name, entry in self.encoders.items()},
+                "tokenizer": self.tokenizer, "placeholder_id": self.placeholder_id,
+                "modal_token": self.modal_token, "sources": self.sources}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "MediaSection":
+        return cls(VideoSettings.from_json(data["video"]), AudioSettings.from_json(data["audio"]),
+                   {name: GraphEntry(entry["onnx"], entry["inputs"], entry["outputs"])
+                    for name, entry in data["encoders"].items()},
+                   data["tokenizer"], data["placeholder_id"], data["modal_token"], data.get("sources", {}))
 
 
 @dataclass
@@ -106,6 +141,7 @@ class EngineManifest:
     backends: dict[str, OrtSection | TrtSection] = field(default_factory=dict)  # what each backend loads
     versions: dict = field(default_factory=dict)
     files: dict = field(default_factory=dict)  # relative path -> sha256
+    media: MediaSection | None = None  # encoders and tokenizer (models with a media path)
     path: Path | None = None  # where it was loaded from (not stored)
 
     @property
@@ -132,6 +168,7 @@ class EngineManifest:
             "backends": {name: section.to_json() for name, section in self.backends.items()},
             "versions": self.versions,
             "files": self.files,
+            **({"media": self.media.to_json()} if self.media is not None else {}),
         }
 
     @classmethod
@@ -153,6 +190,7 @@ class EngineManifest:
                       for name, section in data.get("backends", {}).items()},
             versions=data.get("versions", {}),
             files=data["files"],
+            media=MediaSection.from_json(data["media"]) if "media" in data else None,
             path=path,
         )
 
@@ -321,6 +359,30 @@ BACKEND_SCHEMAS = {
             "limits": optional({"max_batch": _count, "max_tokens": _count, "max_new_tokens": _count}),
             "profiles": optional(_object)},
 }
+def _integer(value, where):
+    _expect(int, "an integer")(value, where)
+
+
+def _number(value, where):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1e6:
+        _fail(where, f"is {_show(value)}, expected a positive number")
+
+
+def _real(value, where):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        _fail(where, f"is {_show(value)}, expected a number")
+
+
+MEDIA_SCHEMA = {
+    "video": {"num_frames": _count, "image_size": _count, "image_mean": _list_of(_real),
+              "image_std": _list_of(_real)},
+    "audio": {"sample_rate": _count, "seconds": _number, "mel_bins": _count},
+    "encoders": {VISION: GRAPH_SCHEMA, AUDIO_ENCODER: GRAPH_SCHEMA},
+    "tokenizer": _relative_path,
+    "placeholder_id": _integer,
+    "modal_token": _string,
+    "sources": optional(_object),
+}
 MANIFEST_SCHEMA = {
     "format": _equals(FORMAT),
     "format_version": _equals(FORMAT_VERSION),
@@ -338,6 +400,7 @@ MANIFEST_SCHEMA = {
     "versions": _mapping_of(_string),
     "files": _mapping_of(_sha256_hex, key=_relative_path),
     INTEGRITY: _sha256_hex,
+    "media": optional(MEDIA_SCHEMA),
 }
 
 
@@ -378,6 +441,13 @@ def _validate_manifest(data) -> None:
     for name, entry in graphs.items():
         if entry["onnx"] not in files:
             _fail(f"graphs.{name}.onnx", f"({entry['onnx']}) is not listed in files")
+    media = data.get("media")
+    if media is not None:
+        for name, entry in media["encoders"].items():
+            if entry["onnx"] not in files:
+                _fail(f"media.encoders.{name}.onnx", f"({entry['onnx']}) is not listed in files")
+        if not any(path.startswith(media["tokenizer"].rstrip("/") + "/") for path in files):
+            _fail("media.tokenizer", f"({media['tokenizer']}) holds no listed file")
     for graph, relative in data["backends"].get("trt", {}).get("engines", {}).items():
         if graph not in graphs or relative not in files:
             _fail(f"backends.trt.engines.{graph}", f"({relative}) names no graph or no listed file")

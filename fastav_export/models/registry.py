@@ -14,6 +14,7 @@ from ..contract.dims import DecoderDims
 from ..contract.layout import TokenLayout
 from ..contract.pruning_config import PruningConfig
 from ..errors import FastAVError
+from ..media.settings import AudioSettings, VideoSettings
 
 # LLaVA's IMAGE_TOKEN_INDEX, which video-SALMONN 2 (LLaVA-OneVision base) and plain
 # checkpoints use for the multimodal placeholder; VideoLLaMA2 uses its own.
@@ -33,6 +34,8 @@ class ModelSpec:
     random_init_std:  tiny variants: std of the seeded random weights (None: real model,
                       needs --checkpoint for real weights).
     placeholder_id:   the token id that marks the video/audio rows in a prompt's input ids.
+    video, audio:     the media preprocessing of the model's encoders (None: the model has no
+                      media path yet, only the decoder).
     """
 
     name: str
@@ -44,6 +47,12 @@ class ModelSpec:
     description: str = ""
     random_init_std: float | None = None
     placeholder_id: int = DEFAULT_PLACEHOLDER_ID
+    video: VideoSettings | None = None
+    audio: AudioSettings | None = None
+
+    @property
+    def has_media(self) -> bool:
+        return self.video is not None and self.audio is not None
 
     @property
     def is_tiny(self) -> bool:

@@ -12,6 +12,7 @@ about 30.
 from ..contract.dims import DecoderDims
 from ..contract.layout import Segment, TokenLayout
 from ..contract.pruning_config import PruningConfig
+from ..media.settings import AudioSettings, VideoSettings
 from .qwen2 import QWEN2_7B
 from .registry import ModelSpec, register, register_checkpoint_type
 
@@ -44,6 +45,9 @@ register(ModelSpec(
     # tokens survive the global cut (audio goes from 1,496 to 10 tokens).
     preset=PruningConfig(global_policy="positional", cutoff=750, keep_audio=10),
     hf_id="DAMO-NLP-SG/VideoLLaMA2.1-7B-AV",
+    # 16 frames at SigLIP's 384 x 384; 30 s of 16 kHz audio as a 128-bin filterbank (2,998 frames).
+    video=VideoSettings(num_frames=16, image_size=384),
+    audio=AudioSettings(sample_rate=16_000, seconds=30.0, mel_bins=128),
     description="VideoLLaMA2.1-7B-AV (Qwen2-7B decoder; 1352 video + 1496 audio tokens)",
 ))
 
@@ -63,8 +67,13 @@ register(ModelSpec(
     default_layout=videollama2_tiny_layout,
     # Same rules scaled down: half of the video, the first 3 audio tokens.
     preset=PruningConfig(global_policy="positional", cutoff=6 + 18, keep_audio=3),
-    description="tiny random-weight VideoLLaMA2 decoder for tests and the quickstart",
+    description="tiny random-weight VideoLLaMA2-AV (decoder, encoders, tokenizer) for tests and the quickstart",
     random_init_std=0.1,
+    # The tiny encoders keep the real structure at small sizes: 8 frames of 48 x 48 (6 x 6 patches of 8,
+    # pooled to 3 x 3 per pair of frames: 4 x 9 rows) and 2 s of audio (198 filterbank frames in 32 x 32
+    # patches: 6 x 4 = 24 rows), so a clip fills exactly the tiny layout's media segments.
+    video=VideoSettings(num_frames=8, image_size=48),
+    audio=AudioSettings(sample_rate=16_000, seconds=2.0, mel_bins=128),
 ))
 
 # config.json `model_type` of VideoLLaMA2's Qwen2 models.

@@ -1,0 +1,69 @@
+"""What a model's preprocessing needs to know about the media: frames, image size, audio window.
+
+Registered per model (`models/`), recorded in the engine manifest, so that
+`run ENGINE_DIR --video F` preprocesses exactly as the build's model did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+# Kaldi's default framing, which both VideoLLaMA2's and BEATs' filterbanks use: 25 ms windows every 10 ms.
+FRAME_LENGTH_MS = 25.0
+FRAME_SHIFT_MS = 10.0
+
+
+@dataclass(frozen=True)
+class VideoSettings:
+    """num_frames:  frames sampled uniformly over the clip.
+    image_size:  side of the square image the processor resizes each frame to.
+    image_mean, image_std: the processor's per-channel normalisation (also the padding colour, as
+                 0-255 values of the mean, when a frame is padded to a square)."""
+
+    num_frames: int
+    image_size: int
+    image_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    image_std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "VideoSettings":
+        return cls(int(data["num_frames"]), int(data["image_size"]), tuple(data["image_mean"]),
+                   tuple(data["image_std"]))
+
+
+@dataclass(frozen=True)
+class AudioSettings:
+    """sample_rate: Hz of the mono waveform the features are computed from.
+    seconds:     the waveform is cut or zero-padded to this length (VideoLLaMA2-AV: 30 s).
+    mel_bins:    filterbank channels."""
+
+    sample_rate: int = 16_000
+    seconds: float = 30.0
+    mel_bins: int = 128
+
+    @property
+    def samples(self) -> int:
+        return round(self.sample_rate * self.seconds)
+
+    @property
+    def window(self) -> int:
+        return round(self.sample_rate * FRAME_LENGTH_MS / 1000)
+
+    @property
+    def shift(self) -> int:
+        return round(self.sample_rate * FRAME_SHIFT_MS / 1000)
+
+    @property
+    def fbank_frames(self) -> int:
+        """Filterbank frames of `seconds` of audio (Kaldi's snip_edges framing): 2998 for 30 s at 16 kHz."""
+        return 1 + (self.samples - self.window) // self.shift
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "AudioSettings":
+        return cls(int(data["sample_rate"]), float(data["seconds"]), int(data["mel_bins"]))

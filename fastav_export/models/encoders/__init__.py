@@ -1,0 +1,1 @@
+"""The encoders in front of the decoder, as torch modules with the real checkpoint key names."""

@@ -1,0 +1,59 @@
+"""Read a `torch.save` weights file (`*.bin`) without running code from it.
+
+VideoLLaMA2-AV snapshots keep the audio tower and its projector in plain `torch.save`
+files (`audio_tower.bin`, `mm_projector_a.bin`). Full unpickling of such a file can run
+arbitrary code, so they are read only with `torch.load(weights_only=True)`, whose
+restricted unpickler accepts tensors and plain containers and refuses any other object.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import torch
+
+from ..errors import FastAVError
+
+# What the loading report says about these files.
+HOW = "torch.load(weights_only=True): tensors only, no code run"
+
+
+def load_weights_only(path: str | Path) -> dict[str, torch.Tensor]:
+    """key -> tensor (CPU) of a `torch.save`d state dict, or one FastAVError line.
+
+    A file holding anything but tensors in (nested) dicts is refused, naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FastAVError(f"{path} does not exist: re-download the snapshot")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True, mmap=False)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise FastAVError(f"refused {path.name}: it holds pickled objects other than tensors, which could run code "
+                          f"when loaded ({first[:160]}); fastav-export reads .bin weights with {HOW}: "
+                          "re-save the file as a plain state dict or as safetensors") from None
+    except Exception as exc:  # a truncated or non-torch file: torch raises RuntimeError, EOFError, ...
+        raise FastAVError(f"cannot read {path.name} as torch.save weights ({type(exc).__name__}): "
+                          "re-download the snapshot") from None
+    return _flat_tensors(data, path.name)
+
+
+def _flat_tensors(data, name: str, prefix: str = "") -> dict[str, torch.Tensor]:
+    """A (possibly nested, e.g. {"state_dict": {...}}) dict of tensors flattened to dotted keys."""
+    if not isinstance(data, dict):
+        raise FastAVError(f"{name} holds a {type(data).__name__}, not a state dict of tensors: "
+                          "re-save it as a plain state dict")
+    out = {}
+    for key, value in data.items():
+        if not isinstance(key, str):
+            raise FastAVError(f"{name} has a non-string key {key!r}: re-save it as a plain state dict")
+        if isinstance(value, torch.Tensor):
+            out[prefix + key] = value
+        elif isinstance(value, dict):
+            out.update(_flat_tensors(value, name, f"{prefix}{key}."))
+        else:
+            raise FastAVError(f"{name} holds a {type(value).__name__} at {prefix + key!r}, not a tensor: "
+                              "re-save it as a plain state dict")
+    return out

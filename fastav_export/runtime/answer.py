@@ -1,0 +1,65 @@
+"""Greedy answering: a prompt's embeddings in, token ids and text out, stopping at the end of the turn."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import torch
+
+from .generation import greedy_steps
+
+
+@dataclass
+class Answer:
+    """token_ids: generated ids, the end-of-turn id included when it came.
+    text:      the detokenised answer (up to the end of the turn, special tokens skipped).
+    kept:      layer -> kept original indices of the prompt (row 0), as `run --json` reports them.
+    seconds:   stage -> seconds (prefill, decode, plus the front end's stages)."""
+
+    token_ids: list[int]
+    text: str
+    kept: dict[int, list[int]]
+    n_tokens: int
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"text": self.text, "token_ids": self.token_ids, "n_tokens": self.n_tokens,
+                "kept": {str(layer): rows for layer, rows in sorted(self.kept.items())},
+                "seconds": {stage: round(value, 6) for stage, value in self.seconds.items()}}
+
+
+def stream_answer(backend, inputs_embeds: torch.Tensor, max_new_tokens: int, stop_ids,
+                  timings: dict[str, float] | None = None, on_prefill=None) -> Iterator[int]:
+    """Yield greedy token ids of one prompt ([1, N, D]) until a stop id (yielded too) or `max_new_tokens`.
+
+    timings: filled with `prefill` and `decode` seconds. on_prefill(PrefillOutput): called once.
+    """
+    timings = {} if timings is None else timings
+    started = time.perf_counter()
+    prefill = backend.prefill(inputs_embeds, max_new_tokens=max_new_tokens)
+    timings["prefill"] = time.perf_counter() - started
+    if on_prefill is not None:
+        on_prefill(prefill)
+    stops = set(stop_ids)
+    started = time.perf_counter()
+    for next_ids in greedy_steps(backend, prefill, max_new_tokens):
+        token = int(next_ids[0])
+        yield token
+        if token in stops:
+            break
+    timings["decode"] = time.perf_counter() - started
+
+
+def answer(backend, inputs_embeds: torch.Tensor, max_new_tokens: int, tokenizer, stop_ids) -> Answer:
+    """Every token of `stream_answer`, then the text."""
+    from ..text.tokenizer import decode_text
+
+    timings, kept = {}, {}
+
+    def keep(prefill):
+        kept.update({layer: idx[0].cpu().tolist() for layer, idx in prefill.kept.items()})
+
+    tokens = list(stream_answer(backend, inputs_embeds, max_new_tokens, stop_ids, timings, keep))
+    return Answer(tokens, decode_text(tokenizer, tokens, stop_ids), kept, inputs_embeds.shape[1], timings)

@@ -1,0 +1,62 @@
+"""The encoders of the media path, run by torch (the reference) or from an engine's graphs.
+
+Both runners take the preprocessed tensors of one clip and give the rows the decoder's
+placeholders take, as float32 numpy arrays:
+    video(pixel_values [F, 3, S, S]) -> [Tv, D]
+    audio(fbank [1, T, M])          -> [Ta, D]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..closing import Closing
+from ..engine.manifest import AUDIO_ENCODER, VISION, EngineManifest
+
+
+class TorchEncoders(Closing):
+    """The encoder modules (`models/encoders/`) on the CPU, fp32."""
+
+    name = "torch"
+
+    def __init__(self, vision: torch.nn.Module, audio: torch.nn.Module):
+        self.vision, self.audio_encoder = vision.eval(), audio.eval()
+
+    @torch.no_grad()
+    def video(self, pixel_values: torch.Tensor) -> np.ndarray:
+        return self.vision(pixel_values.float()).float().numpy()
+
+    @torch.no_grad()
+    def audio(self, fbank: torch.Tensor) -> np.ndarray:
+        return self.audio_encoder(fbank.float()).float().numpy()
+
+    def close(self) -> None:
+        pass
+
+
+class OrtEncoders(Closing):
+    """The engine's `media.encoders` graphs in ONNX Runtime sessions (CPU)."""
+
+    name = "ort"
+
+    def __init__(self, manifest: EngineManifest, threads: int | None = None):
+        from ..engine.ort_sessions import SESSION_SETTINGS, load_session
+
+        self.entries = manifest.media.encoders
+        self.sessions = {name: load_session(manifest.file(entry.onnx), SESSION_SETTINGS, "fp32", threads)
+                         for name, entry in self.entries.items()}
+
+    def _run(self, name: str, tensor: torch.Tensor) -> np.ndarray:
+        entry = self.entries[name]
+        (out,) = self.sessions[name].run(entry.outputs, {entry.inputs[0]: tensor.float().numpy()})
+        return out
+
+    def video(self, pixel_values: torch.Tensor) -> np.ndarray:
+        return self._run(VISION, pixel_values)
+
+    def audio(self, fbank: torch.Tensor) -> np.ndarray:
+        return self._run(AUDIO_ENCODER, fbank)
+
+    def close(self) -> None:
+        self.sessions.clear()

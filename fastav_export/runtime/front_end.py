@@ -1,0 +1,72 @@
+"""Everything before the decoder: a video, its audio and a question -> one `Prompt`.
+
+media (PyAV decode + the model's preprocessing) -> encoders -> the chat template and the
+tokenizer -> [prefix text][video rows][audio rows][suffix text] on the built layout.
+`FrontEnd.from_engine` needs only an engine directory; the torch reference builds one
+from the model's own modules and tokenizer.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from ..closing import Closing
+from ..contract.layout import TokenLayout
+from ..engine.manifest import EngineManifest
+from ..errors import FastAVError
+from ..media.settings import AudioSettings, VideoSettings
+from .media_inputs import Source, media_tensors
+from .prompt_embeds import Prompt, media_prompt
+
+
+@dataclass
+class FrontEnd(Closing):
+    """video, audio: the preprocessing settings; encoders: TorchEncoders or OrtEncoders;
+    tokenizer: a transformers tokenizer with the model's chat template; layout: the built one."""
+
+    video_settings: VideoSettings
+    audio_settings: AudioSettings
+    encoders: object
+    tokenizer: object
+    placeholder_id: int
+    modal_token: str
+    layout: TokenLayout
+
+    @classmethod
+    def from_engine(cls, manifest: EngineManifest, threads: int | None = None) -> "FrontEnd":
+        from ..text.tokenizer import load_tokenizer
+        from .encoders import OrtEncoders
+
+        media = manifest.media
+        if media is None:
+            raise FastAVError(f"{manifest.path} holds the decoder only (no encoders or tokenizer): rebuild it with "
+                              "`fastav-export build` for a model with a media path (videollama2, videollama2-tiny), "
+                              "or send embeddings with --embeds")
+        return cls(media.video, media.audio, OrtEncoders(manifest, threads), load_tokenizer(manifest.file(
+            media.tokenizer)), media.placeholder_id, media.modal_token, manifest.layout)
+
+    def stop_ids(self) -> list[int]:
+        from ..text.tokenizer import end_of_turn_ids
+
+        return end_of_turn_ids(self.tokenizer)
+
+    def prompt(self, question: str, video: Source, audio: Source | None = None,
+               silent_audio: bool = False) -> tuple[Prompt, dict[str, float]]:
+        """The prompt of one request and the seconds each stage took (media_decode, vision_encoder,
+        audio_encoder, tokenize)."""
+        from ..text.prompt import prompt_parts
+
+        prefix, suffix = prompt_parts(self.tokenizer, question, self.modal_token)
+        tensors = media_tensors(video, self.video_settings, self.audio_settings, audio, silent_audio)
+        seconds = dict(tensors.seconds)
+        started = time.perf_counter()
+        video_rows = self.encoders.video(tensors.pixel_values)
+        seconds["vision_encoder"] = time.perf_counter() - started
+        started = time.perf_counter()
+        audio_rows = self.encoders.audio(tensors.fbank)
+        seconds["audio_encoder"] = time.perf_counter() - started
+        return media_prompt(prefix, suffix, self.placeholder_id, self.layout, video_rows, audio_rows), seconds
+
+    def close(self) -> None:
+        self.encoders.close()
