@@ -15,22 +15,22 @@ def tiny_name(request) -> str:
 
 @pytest.fixture(scope="session")
 def tiny_engine(tmp_path_factory):
-    """tiny_engine(name, precision="fp32", rollout=True, export_only=False, backend="ort", flavour=None)
-    -> manifest, built once per session (tests must not modify the directory: copy it first).
-    flavour None: the backend's default (graph_io.DEFAULT_FLAVOUR)."""
+    """tiny_engine(name, precision="fp32", rollout=True, export_only=False, backend="ort", flavour=None,
+    media=False) -> manifest, built once per session (tests must not modify the directory: copy it first).
+    flavour None: the backend's default (graph_io.DEFAULT_FLAVOUR); media: with encoders and tokenizer."""
     built = {}
 
     def make(name: str, precision: str = "fp32", rollout: bool = True, export_only: bool = False,
-             backend: str = "ort", flavour: str | None = None):
+             backend: str = "ort", flavour: str | None = None, media: bool = False):
         from fastav_export.contract.graph_io import DEFAULT_FLAVOUR
 
         flavour = flavour or DEFAULT_FLAVOUR[backend]
-        key = (name, precision, rollout, export_only, backend, flavour)
+        key = (name, precision, rollout, export_only, backend, flavour, media)
         if key not in built:
             # named like `fastav-export build` names it (the served model's default name)
             out = tmp_path_factory.mktemp(f"engines-{backend}") / f"{name}-{precision}"
             built[key] = build_tiny_engine(out, name, precision, rollout, export_only, backend=backend,
-                                           flavour=flavour)
+                                           flavour=flavour, media=media)
         return built[key]
 
     return make

@@ -66,7 +66,7 @@ def read_part(directory: Path, name: str, prefix: str, bin_file: str | None = No
         return part
     if bin_file is not None and (directory / bin_file).is_file():
         return _from_bin(directory / bin_file, (prefix, *bin_prefixes))
-    where = f" nor a {bin_file} file" if bin_file else ""
+    where = f" and no {bin_file} file" if bin_file else ""
     raise FastAVError(f"{directory} lacks the {name}: no {prefix}* weights in its safetensors{where}; "
                       f"the media path needs it: use the complete snapshot")
 

@@ -106,12 +106,24 @@ class LoadedEncoders:
     sources: dict[str, str] = field(default_factory=dict)  # part -> where its weights came from
 
 
+def _local_tower(directory: Path, name: str) -> Path | None:
+    """`mm_vision_tower` as a local directory (absolute, or relative to the snapshot), as upstream's
+    from_pretrained(name) also accepts; None for a hub id."""
+    for candidate in (Path(name), directory / name):
+        if name and candidate.is_dir() and (candidate / "config.json").is_file():
+            return candidate
+    return None
+
+
 def _siglip_config(directory: Path, config: dict, vision_tower: Path | None):
-    """SigLIP's config: from --vision-tower's config.json, else so400m-patch14-384 if the snapshot names it."""
+    """SigLIP's config: from --vision-tower's (or a local `mm_vision_tower`'s) config.json, else
+    so400m-patch14-384's when the snapshot names that hub id."""
     from transformers import SiglipVisionConfig
 
     from .checkpoint import read_config
 
+    name = str(config.get("mm_vision_tower", ""))
+    vision_tower = vision_tower if vision_tower is not None else _local_tower(directory, name)
     if vision_tower is not None:
         data = read_config(vision_tower)
         data = data.get("vision_config", data)  # a full SigLIP snapshot nests the tower's settings
@@ -120,11 +132,42 @@ def _siglip_config(directory: Path, config: dict, vision_tower: Path | None):
         except Exception as exc:  # transformers validates fields with its own exception types
             raise FastAVError(f"{vision_tower}/config.json is not a SigLIP vision config: "
                               f"{str(exc).splitlines()[0]}") from None
-    name = str(config.get("mm_vision_tower", ""))
     if "siglip-so400m-patch14-384" not in name:
         raise FastAVError(f"{directory}/config.json names the vision tower {name!r}, whose architecture "
                           "fastav-export does not know: pass --vision-tower DIR, a local snapshot of it")
     return siglip_tower.real_siglip_config()
+
+
+def _has_keys(directory: Path, prefix: str) -> bool:
+    from .checkpoint import safetensors_files, safetensors_shapes
+
+    return any(key.startswith(prefix) for file in safetensors_files(directory) for key in safetensors_shapes(file))
+
+
+# config.json key with BEATs' settings. VideoLLaMA2's snapshots have none (the tower is always BEATs'
+# default configuration); the tiny snapshots the tests write carry their tiny tower's settings here.
+BEATS_CONFIG_KEY = "fastav_beats_config"
+
+
+def _beats_config(directory: Path, config: dict) -> beats.BEATsConfig:
+    settings = config.get(BEATS_CONFIG_KEY)
+    if settings is None:
+        return beats.real_beats_config()
+    try:
+        return beats.BEATsConfig(**settings)
+    except TypeError as exc:
+        raise FastAVError(f"{directory}/config.json: {BEATS_CONFIG_KEY} is not a BEATs config ({exc})") from None
+
+
+def _check_parts_present(directory: Path) -> None:
+    """Refuse a snapshot that lacks a projector or the audio tower before reading any weight."""
+    for name, prefix, bin_file in ((VISION_PROJECTOR, stc_connector.CHECKPOINT_PREFIX, None),
+                                   (AUDIO_TOWER, beats.CHECKPOINT_PREFIX, "audio_tower.bin"),
+                                   (AUDIO_PROJECTOR, audio_projector.CHECKPOINT_PREFIX, "mm_projector_a.bin")):
+        if not _has_keys(directory, prefix) and not (bin_file and (directory / bin_file).is_file()):
+            where = f" and no {bin_file} file" if bin_file else ""
+            raise FastAVError(f"{directory} lacks the {name}: no {prefix}* weights in its safetensors{where}; "
+                              "the media path needs it: use the complete snapshot (or build with --decoder-only)")
 
 
 def load_encoders(directory: str | Path, decoder_hidden: int, vision_tower: str | Path | None = None) -> LoadedEncoders:
@@ -144,18 +187,25 @@ def load_encoders(directory: str | Path, decoder_hidden: int, vision_tower: str 
         raise FastAVError(f"{directory}/config.json has mm_projector_type {projector_type!r}: fastav-export builds "
                           "VideoLLaMA2.1's stc_connector_v35 only")
     shapes = EncoderShapes(siglip, stc_connector.STCConfig(siglip.hidden_size, decoder_hidden),
-                           beats.real_beats_config(), decoder_hidden, select_layer)
+                           _beats_config(directory, config), decoder_hidden, select_layer)
+    _check_parts_present(directory)
     vision, audio = shapes.build()
     sources = {}
 
-    if vision_tower is not None:
-        part = read_part(vision_tower, VISION_TOWER, "vision_model.")
+    tower_dir = vision_tower
+    if tower_dir is None and not _has_keys(directory, siglip_tower.CHECKPOINT_PREFIX):
+        # Not in the shards: a local `mm_vision_tower` directory may hold them, as upstream loads it.
+        tower_dir = _local_tower(directory, str(config.get("mm_vision_tower", "")))
+        if tower_dir is None:
+            raise FastAVError(f"{directory} lacks the vision tower's weights (no {siglip_tower.CHECKPOINT_PREFIX}* "
+                              f"tensors; its config names {config.get('mm_vision_tower')!r}): pass --vision-tower DIR, "
+                              "a local snapshot of that SigLIP model")
+    if tower_dir is not None:
+        part = read_part(tower_dir, VISION_TOWER, "vision_model.")
         part = Part({f"vision_tower.vision_model.{key}": value for key, value in part.state.items()},
-                    f"{part.source} in {vision_tower}")
+                    f"{part.source} in {tower_dir}")
     else:
         part = read_part(directory, VISION_TOWER, siglip_tower.CHECKPOINT_PREFIX)
-        if not any(key.startswith("vision_tower.") for key in part.state):
-            raise FastAVError(f"{directory} lacks the vision tower's weights: pass --vision-tower DIR")
     load_into(vision.tower, part, VISION_TOWER, directory)
     sources[VISION_TOWER] = part.source
 

@@ -9,6 +9,7 @@ restricted unpickler accepts tensors and plain containers and refuses any other 
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
 
 import torch
@@ -30,10 +31,11 @@ def load_weights_only(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True, mmap=False)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise FastAVError(f"refused {path.name}: it holds pickled objects other than tensors, which could run code "
-                          f"when loaded ({first[:160]}); fastav-export reads .bin weights with {HOW}: "
-                          "re-save the file as a plain state dict or as safetensors") from None
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        what = f" (a {found.group(1)})" if found else ""
+        raise FastAVError(f"refused {path.name}: it holds a pickled object other than tensors{what}, which could run "
+                          f"code when loaded; fastav-export reads .bin weights with {HOW}: re-save the file as a "
+                          "plain state dict or as safetensors") from None
     except Exception as exc:  # a truncated or non-torch file: torch raises RuntimeError, EOFError, ...
         raise FastAVError(f"cannot read {path.name} as torch.save weights ({type(exc).__name__}): "
                           "re-download the snapshot") from None

@@ -24,7 +24,8 @@ Source = Union[str, Path, bytes]  # a file, or a file's contents
 @dataclass
 class MediaTensors:
     """pixel_values: [F, 3, S, S] fp32, the sampled frames after the image processor.
-    fbank:        [1, T, M] fp32, the audio's normalised log-mel filterbank (T frames of M bins).
+    fbank:        [1, T, M] fp32, the audio's raw log-mel filterbank (T frames of M bins; the audio tower
+                  normalises it, as BEATs does).
     seconds:      time spent per stage (`media_decode`)."""
 
     pixel_values: torch.Tensor
@@ -40,7 +41,7 @@ def media_tensors(video: Source, video_settings: VideoSettings, audio_settings: 
     silent_audio: a video without an audio track gets silence instead of an error.
     """
     from ..media.decode import has_audio, read_audio, read_video_frames
-    from ..media.filterbank import audio_features
+    from ..media.filterbank import audio_features, video_audio_clips
     from ..media.frames import preprocess_frames
 
     started = time.perf_counter()
@@ -49,7 +50,8 @@ def media_tensors(video: Source, video_settings: VideoSettings, audio_settings: 
     if audio is not None:
         waveform = read_audio(audio, audio_settings.sample_rate)
     elif has_audio(video):
-        waveform = read_audio(video, audio_settings.sample_rate)
+        # A video's own track is sampled as upstream does: 8 clips of 2 s spread over it, joined.
+        waveform = video_audio_clips(read_audio(video, audio_settings.sample_rate), audio_settings.sample_rate)
     elif silent_audio:
         waveform = np.zeros(audio_settings.samples, np.float32)
     else:

@@ -5,6 +5,11 @@
 
 builds the InferInputs of one request: input_ids INT64 [N], mm_embeds FP32/FP16 [M, D],
 and the optional inputs that are given (layout and pruning as JSON text in UTF-8 bytes).
+
+    inputs = media_request_inputs(grpc, "What is happening?", open("clip.mp4", "rb").read())
+
+builds a media request instead (engines built with their encoders): the question and the
+video file's bytes; the answer comes back as `text` (UTF-8 bytes) beside `token_ids`.
 """
 
 from __future__ import annotations
@@ -44,3 +49,24 @@ def request_inputs(module, input_ids: np.ndarray, mm_embeds: np.ndarray, layout=
     if pruning is not None:
         inputs.append(infer_input(module, "pruning", json_bytes(pruning)))
     return inputs
+
+
+def media_request_inputs(module, question: str, video: bytes, audio: bytes | None = None, max_new_tokens=None,
+                         fine_ratio=None, pruning=None) -> list:
+    """module: tritonclient.http or tritonclient.grpc. video, audio: the files' bytes."""
+    inputs = [infer_input(module, "question", np.frombuffer(question.encode("utf-8"), np.uint8)),
+              infer_input(module, "media", np.frombuffer(video, np.uint8))]
+    if audio is not None:
+        inputs.append(infer_input(module, "audio", np.frombuffer(audio, np.uint8)))
+    if max_new_tokens is not None:
+        inputs.append(infer_input(module, "max_new_tokens", np.array([max_new_tokens], np.int32)))
+    if fine_ratio is not None:
+        inputs.append(infer_input(module, "fine_ratio", np.array([fine_ratio], np.float32)))
+    if pruning is not None:
+        inputs.append(infer_input(module, "pruning", json_bytes(pruning)))
+    return inputs
+
+
+def answer_text(text_bytes) -> str:
+    """The `text` output (UTF-8 bytes, UINT8 [n]) as a string."""
+    return np.asarray(text_bytes, np.uint8).tobytes().decode("utf-8", errors="replace")

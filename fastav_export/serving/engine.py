@@ -23,7 +23,7 @@ from ..engine.manifest import EngineManifest, load_engine_dir
 from ..models import placeholder_id_for
 from ..runtime.backends import open_engine_backend, open_graphs
 from ..runtime.generation import greedy_steps
-from .request import ServingRequest, parse_request
+from .request import MEDIA, QUESTION, ServingRequest, parse_media_request, parse_request
 
 log = logging.getLogger("fastav_export")
 CACHED_BACKENDS = 4  # distinct (layout, config) pipelines kept per model instance (their KV buffers)
@@ -52,6 +52,11 @@ class ServedEngine(Closing):
         self.backend_name, self.threads = backend, threads
         self._backends: OrderedDict = OrderedDict()
         self._graphs = open_graphs(manifest, backend, threads)  # sessions or engines, shared by every request
+        self.front_end = None
+        if manifest.media is not None:  # encoders + tokenizer: media requests (question + video bytes)
+            from ..runtime.front_end import FrontEnd
+
+            self.front_end = FrontEnd.from_engine(manifest, threads)
         self.default_backend = self._backend(manifest.layout, manifest.pruning, self.default_max_new_tokens)
 
     def close(self) -> None:
@@ -60,6 +65,8 @@ class ServedEngine(Closing):
             backend.close()
         self._backends.clear()
         self._graphs.close()
+        if self.front_end is not None:
+            self.front_end.close()
 
     @classmethod
     def open(cls, engine_dir, **kwargs) -> "ServedEngine":
@@ -84,8 +91,29 @@ class ServedEngine(Closing):
         return self.default_backend.name
 
     def parse(self, inputs: dict) -> ServingRequest:
-        """inputs: input name -> numpy array (absent optional inputs left out)."""
+        """inputs: input name -> numpy array (absent optional inputs left out).
+
+        A media request (question + media bytes) is decoded and encoded here: what comes back is
+        the decoder's request, with the end-of-turn ids to stop at."""
+        if QUESTION in inputs or MEDIA in inputs:
+            return self._media_request(inputs)
         return parse_request(inputs, self.manifest, self.placeholder_id, self.default_max_new_tokens)
+
+    def _media_request(self, inputs: dict) -> ServingRequest:
+        from ..engine.requests import check_request
+        from .request import request_field
+
+        media = parse_media_request(inputs, self.manifest, self.default_max_new_tokens)
+        prompt, _ = self.front_end.prompt(media.question, media.video, media.audio)
+        check_request(self.manifest, prompt.layout, media.config, media.max_new_tokens, name=request_field)
+        return ServingRequest(prompt.input_ids, prompt.mm_embeds, prompt.layout, media.config,
+                              media.max_new_tokens, tuple(self.front_end.stop_ids()))
+
+    def text(self, tokens: list[int], request: ServingRequest) -> str:
+        """The answer's text so far (media requests; cut at the end of the turn, special tokens skipped)."""
+        from ..text.tokenizer import decode_text
+
+        return decode_text(self.front_end.tokenizer, tokens, request.stop_ids)
 
     def inputs_embeds(self, request: ServingRequest, backend=None) -> np.ndarray:
         """[1, N, D] float32: text rows from the engine's embed graph, mm_embeds at the placeholders."""
@@ -109,8 +137,9 @@ class ServedEngine(Closing):
         embeds = torch.from_numpy(self.inputs_embeds(request, backend))
         prefill = backend.prefill(embeds, max_new_tokens=request.max_new_tokens)
         for next_ids in greedy_steps(backend, prefill, request.max_new_tokens):
-            yield int(next_ids[0])
-            if cancelled():
+            token = int(next_ids[0])
+            yield token
+            if token in request.stop_ids or cancelled():
                 return
 
     def summary(self, request: ServingRequest) -> Summary:

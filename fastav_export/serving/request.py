@@ -9,6 +9,11 @@ video + audio positions, in the order they appear. Text positions are embedded w
 engine's own table (the `embed` graph), then the rows of `mm_embeds` replace the
 placeholders in order.
 
+A media request sends instead the question (`question`, UTF-8 text as UINT8 bytes) and the
+video file's bytes (`media`, UINT8 [n]; optionally `audio`, an audio file's bytes that replace
+the video's track): the engine's encoders and tokenizer turn them into the same decoder
+input (`parse_media_request`, then `ServedEngine`), and the answer comes back as text.
+
 Everything here is plain numpy, so requests are validated and tested without Triton;
 every problem is one `FastAVError` line that names the input and says what to send.
 """
@@ -30,7 +35,9 @@ from ..user_io.json_input import parse_json
 # Input tensors of the served models (names and Triton types are in templates/config.pbtxt).
 INPUT_IDS, MM_EMBEDS, LAYOUT, MAX_NEW_TOKENS, FINE_RATIO, PRUNING = (
     "input_ids", "mm_embeds", "layout", "max_new_tokens", "fine_ratio", "pruning")
-INPUT_NAMES = (INPUT_IDS, MM_EMBEDS, LAYOUT, MAX_NEW_TOKENS, FINE_RATIO, PRUNING)
+QUESTION, MEDIA, AUDIO = "question", "media", "audio"
+MEDIA_INPUTS = (QUESTION, MEDIA, AUDIO)
+INPUT_NAMES = (INPUT_IDS, MM_EMBEDS, LAYOUT, MAX_NEW_TOKENS, FINE_RATIO, PRUNING, *MEDIA_INPUTS)
 # Pruning settings a request may change: everything but K, where the graphs split the decoder.
 OVERRIDABLE = tuple(f.name for f in fields(PruningConfig) if f.name != "global_layer")
 MM_DTYPES = (np.float32, np.float16)
@@ -52,6 +59,7 @@ class ServingRequest:
     input_ids:  [N] int64, placeholders at the layout's video/audio positions.
     mm_embeds:  [M, D] float32, one row per placeholder, in order.
     layout, config: the request's layout and resolved pruning config (cache key of the backend).
+    stop_ids:   ids that end generation (the end-of-turn token of a media request's answer).
     """
 
     input_ids: np.ndarray
@@ -59,6 +67,7 @@ class ServingRequest:
     layout: TokenLayout
     config: PruningConfig
     max_new_tokens: int
+    stop_ids: tuple[int, ...] = ()  # media requests: generation ends at the end of the turn
 
     @property
     def multimodal(self) -> np.ndarray:
@@ -180,3 +189,51 @@ def parse_request(inputs: dict, manifest: EngineManifest, placeholder_id: int,
                           f"positions and the model's hidden size is {dims.hidden_size}: send [{m}, {dims.hidden_size}]")
     require_finite(embeds, "input mm_embeds")
     return ServingRequest(ids, embeds.astype(np.float32), layout, config, max_new_tokens)
+
+
+@dataclass(frozen=True)
+class MediaRequest:
+    """A validated media request: the question, the video file's bytes, optionally an audio file's."""
+
+    question: str
+    video: bytes
+    audio: bytes | None
+    config: PruningConfig
+    max_new_tokens: int
+
+
+def _file_bytes(inputs: dict, name: str) -> bytes | None:
+    value = inputs.get(name)
+    if value is None:
+        return None
+    array = np.asarray(value)
+    if array.dtype != np.uint8 or array.ndim != 1 or array.size == 0:
+        raise FastAVError(f"input {name} is {array.dtype} {list(array.shape)}: send the file's bytes as UINT8 [n], "
+                          "e.g. np.fromfile(path, np.uint8)")
+    return array.tobytes()
+
+
+def parse_media_request(inputs: dict, manifest: EngineManifest, default_max_new_tokens: int) -> MediaRequest:
+    """Validate a media request's tensors (question + media [+ audio], optional generation settings)."""
+    if manifest.media is None:
+        raise FastAVError("this engine holds the decoder only (no encoders or tokenizer): send input_ids and "
+                          "mm_embeds, or serve an engine built with its encoders")
+    decoder_inputs = [name for name in (INPUT_IDS, MM_EMBEDS, LAYOUT) if name in inputs]
+    if decoder_inputs:
+        raise FastAVError(f"a media request (question, media) cannot also send {', '.join(decoder_inputs)}: "
+                          "send one form or the other")
+    missing = [name for name in (QUESTION, MEDIA) if name not in inputs]
+    if missing:
+        raise FastAVError(f"missing input {', '.join(missing)}: a media request sends the question's UTF-8 bytes "
+                          "and the video file's bytes, both UINT8 [n]")
+    question = _text(inputs, QUESTION)
+    from ..text.prompt import check_question
+
+    check_question(question, manifest.media.modal_token)
+    max_new_tokens = _scalar(inputs, MAX_NEW_TOKENS, int)
+    max_new_tokens = default_max_new_tokens if max_new_tokens is None else max_new_tokens
+    if max_new_tokens < 1:
+        raise FastAVError(f"input max_new_tokens is {max_new_tokens}: generate at least 1 token")
+    config = request_config(manifest.pruning, manifest.dims.num_layers, _scalar(inputs, FINE_RATIO, float),
+                            _text(inputs, PRUNING))
+    return MediaRequest(question, _file_bytes(inputs, MEDIA), _file_bytes(inputs, AUDIO), config, max_new_tokens)

@@ -27,18 +27,26 @@ def tiny_model(name: str, seed: int = 0, attn_implementation: str = "sdpa", dtyp
 
 def build_tiny_engine(out, name: str, precision: str = "fp32", rollout: bool = True, export_only: bool = False,
                       max_tokens: int = 128, max_new_tokens: int = 20, backend: str = "ort",
-                      flavour: str | None = None):
+                      flavour: str | None = None, media: bool = False):
     """Build `name`'s tiny seed model (seed 0) into `out` and return its manifest.
 
     With rollout=True the pre graph returns the importance, so the engine serves both
-    global policies (positional just ignores it).
+    global policies (positional just ignores it). media=True adds the encoders (seed 0) and the
+    tokenizer, as `fastav-export build` does for a model with a media path.
     """
     import copy
     from dataclasses import replace
 
-    from ..engine.build import build_engine
+    from ..engine.build import MediaBuild, build_engine
 
     spec = get_model_spec(name)
+    media_build = None
+    if media:
+        from ..models.media_parts import load_media_parts
+
+        parts = load_media_parts(spec, spec.dims)
+        media_build = MediaBuild(parts.vision, parts.audio, parts.tokenizer, spec.video, spec.audio,
+                                 spec.placeholder_id, parts.modal_token, parts.sources)
     model = tiny_model(name)
     dtype = TORCH_DTYPES[precision]
     if dtype != torch.float32:
@@ -48,4 +56,4 @@ def build_tiny_engine(out, name: str, precision: str = "fp32", rollout: bool = T
                         precision=precision, layout=spec.default_layout(),
                         config=config.resolve(spec.dims.num_layers), max_tokens=max_tokens,
                         max_new_tokens=max_new_tokens, out=out, export_only=export_only, backend=backend,
-                        max_batch=2, flavour=flavour)
+                        max_batch=2, flavour=flavour, media=media_build)

@@ -49,8 +49,15 @@ def load_tokenizer(directory: str | Path) -> PreTrainedTokenizerBase:
         raise FastAVError(f"no tokenizer in {directory}: missing {' and '.join(missing)}; "
                           "pass the model snapshot directory (as downloaded from the Hugging Face Hub)")
 
+    import logging
+
     from transformers import AutoTokenizer
 
+    # AutoTokenizer also reads the snapshot's config.json and warns that `videollama2_qwen2` is a
+    # model type it does not know; tokenizer_config.json names the tokenizer class, so that is noise.
+    hf_logger = logging.getLogger("transformers")
+    level = hf_logger.level
+    hf_logger.setLevel(logging.ERROR)
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(directory), trust_remote_code=False, local_files_only=True)
     # Files a user handed us can be broken in many ways (bad JSON, an unknown class, a
@@ -58,6 +65,8 @@ def load_tokenizer(directory: str | Path) -> PreTrainedTokenizerBase:
     except Exception as exc:  # noqa: BLE001
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise FastAVError(f"cannot load the tokenizer in {directory}: {reason}") from exc
+    finally:
+        hf_logger.setLevel(level)
 
     if not getattr(tokenizer, "chat_template", None):
         raise FastAVError(f"the tokenizer in {directory} has no chat template (tokenizer_config.json "

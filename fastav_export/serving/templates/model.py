@@ -89,11 +89,16 @@ class TritonPythonModel:
         parsed = self.engine.parse(inputs)
         # A client that cancelled (a closed gRPC stream) gets no more tokens: checked between tokens.
         cancelled = sender.is_cancelled if sender is not None else request.is_cancelled
-        tokens = []
+        tokens, text = [], ""
         for token in self.engine.stream(parsed, cancelled=cancelled):
-            if sender is not None:  # decoupled: one response per token as soon as it exists
-                sender.send(pb_utils.InferenceResponse([_tensor("token_ids", np.array([token], np.int64))]))
             tokens.append(token)
+            if sender is not None:  # decoupled: one response per token as soon as it exists
+                outputs = [_tensor("token_ids", np.array([token], np.int64))]
+                if parsed.stop_ids:  # a media request: the new text too (UTF-8 bytes; empty mid-character)
+                    now = self.engine.text(tokens, parsed)
+                    piece, text = (now[len(text):], now) if now.startswith(text) else ("", text)
+                    outputs.append(_tensor("text", np.frombuffer(piece.encode("utf-8"), np.uint8)))
+                sender.send(pb_utils.InferenceResponse(outputs))
         if cancelled():
             pb_utils.Logger.log_info(f"{self.name}: request cancelled after {len(tokens)} of "
                                      f"{parsed.max_new_tokens} tokens; generation stopped")
@@ -103,4 +108,7 @@ class TritonPythonModel:
         outputs = [_tensor("kept_tokens", summary.kept_tokens), _tensor("flops_ratio", summary.flops_ratio)]
         if sender is None:
             outputs.insert(0, _tensor("token_ids", np.array(tokens, np.int64)))
+            if parsed.stop_ids:
+                text = self.engine.text(tokens, parsed).encode("utf-8")
+                outputs.append(_tensor("text", np.frombuffer(text, np.uint8)))
         return pb_utils.InferenceResponse(outputs)
