@@ -83,3 +83,11 @@ def deny_reading(monkeypatch):
             monkeypatch.setattr(io, "open", guarded_open)
 
     yield deny
+
+
+@pytest.fixture(scope="session")
+def media_clip(tmp_path_factory):
+    """A 3 s test clip (moving coloured frames, a 440 Hz tone on its audio track), written with PyAV."""
+    from fastav_export.testing.media_clips import write_test_clip
+
+    return write_test_clip(tmp_path_factory.mktemp("media") / "clip.mp4", seconds=3.0)

@@ -1,7 +1,7 @@
 """The rendered repository on a real tritonserver (CPU, ONNX Runtime, loopback).
 
 One server per module serves: both tiny default engines (streaming + one-shot models,
-2 instances each), a model over a tampered copy of an engine and one over an engine
+2 instances each; VideoLLaMA2's with its encoders and tokenizer, for media requests), a model over a tampered copy of an engine and one over an engine
 directory that no longer exists (both must fail to load with their reason in the log).
 """
 
@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from fastav_export.engine.manifest import MANIFEST
-from fastav_export.models import placeholder_id_for
-from fastav_export.serving.client import request_inputs
+from fastav_export.models import get_model_spec, placeholder_id_for
+from fastav_export.serving.client import answer_text, media_request_inputs, request_inputs
 from fastav_export.serving.engine import ServedEngine
 from fastav_export.serving.repository import RepositorySettings, render_repository
 
@@ -41,7 +41,7 @@ def served(tiny_engine, tmp_path_factory):
     work = tmp_path_factory.mktemp("triton")
     repositories, manifests = [], {}
     for model, name in MODELS.items():
-        manifest = tiny_engine(model)
+        manifest = tiny_engine(model, media=get_model_spec(model).has_media)
         repo = work / f"repo-{name}"
         render_repository(manifest, repo, RepositorySettings(name, instances=2, max_new_tokens=NEW_TOKENS,
                                                              placeholder_id=placeholder_id_for(model)))
@@ -69,9 +69,13 @@ def served(tiny_engine, tmp_path_factory):
 
 
 def _oneshot(server, name, ids, mm, **options):
+    return _oneshot_inputs(server, name, request_inputs(httpclient, ids, mm, **options))
+
+
+def _oneshot_inputs(server, name, inputs):
     client = httpclient.InferenceServerClient(server.http_url)
     try:
-        result = client.infer(f"{name}_oneshot", request_inputs(httpclient, ids, mm, **options))
+        result = client.infer(f"{name}_oneshot", inputs)
         return result.as_numpy("token_ids").tolist(), result
     finally:
         client.close()
@@ -79,20 +83,29 @@ def _oneshot(server, name, ids, mm, **options):
 
 def _stream(server, name, ids, mm, **options):
     """(token ids from the per-token responses, the final response's outputs)."""
+    tokens, summary, _ = _stream_inputs(server, name, request_inputs(grpcclient, ids, mm, **options))
+    return tokens, summary
+
+
+def _stream_inputs(server, name, inputs):
+    """(token ids, the final response's outputs, the text pieces of the per-token responses joined)."""
     responses = queue.Queue()
     client = grpcclient.InferenceServerClient(server.grpc_url)
     client.start_stream(callback=lambda result, error: responses.put((result, error)))
     try:
-        client.async_stream_infer(name, request_inputs(grpcclient, ids, mm, **options))
-        tokens = []
+        client.async_stream_infer(name, inputs)
+        tokens, text = [], b""
         while True:
             result, error = responses.get(timeout=60)
             if error is not None:
                 raise error
             outputs = {o.name for o in result.get_response().outputs}
             if "kept_tokens" in outputs:  # the final response: the summary
-                return tokens, {name: result.as_numpy(name) for name in outputs}
+                return tokens, {name: result.as_numpy(name) for name in outputs}, answer_text(
+                    np.frombuffer(text, np.uint8))
             tokens.append(int(result.as_numpy("token_ids")[0]))
+            if "text" in outputs:
+                text += result.as_numpy("text").tobytes()
     finally:
         client.stop_stream()
         client.close()
@@ -174,3 +187,32 @@ def test_bad_engine_directories_fail_to_load_with_their_reason(served):
     lines = [line for line in log.splitlines() if "cannot load the engine directory" in line]
     assert any("tampered:" in line and "rebuild it with `fastav-export build`" in line for line in lines)
     assert server.model_ready("vl2")
+
+
+def test_a_video_and_a_question_get_the_run_commands_answer(served, media_clip, tmp_path):
+    """A media request (question + the video file's bytes) answers as `run ENGINE_DIR --video --question`."""
+    import json
+
+    from fastav_export.cli import main as cli_main
+
+    server, manifests = served
+    manifest = manifests["vl2"]
+    question = "What is happening?"
+    out = tmp_path / "run.json"
+    assert cli_main(["run", str(manifest.path), "--video", str(media_clip), "--question", question,
+                     "--max-new-tokens", str(NEW_TOKENS), "--json", str(out), "-q"]) == 0
+    expected = json.loads(out.read_text())
+    video = media_clip.read_bytes()
+    streamed, summary, streamed_text = _stream_inputs(server, "vl2", media_request_inputs(grpcclient, question, video))
+    oneshot, result = _oneshot_inputs(server, "vl2", media_request_inputs(httpclient, question, video))
+    assert streamed == oneshot == expected["token_ids"]
+    assert streamed_text == answer_text(result.as_numpy("text")) == expected["text"]
+    assert summary["kept_tokens"][0] == expected["n_tokens"]
+    # one form or the other, and a readable error for a bad file
+    with pytest.raises(InferenceServerException, match="cannot also send"):
+        ids, mm = make_request(manifest, -201, seed=1)
+        _oneshot_inputs(server, "vl2", media_request_inputs(httpclient, question, video)
+                        + request_inputs(httpclient, ids, mm))
+    with pytest.raises(InferenceServerException, match="media"):
+        _oneshot_inputs(server, "vl2", media_request_inputs(httpclient, question, b"not a video file"))
+    assert server.alive()
