@@ -28,10 +28,20 @@ def test_quickstart_has_two_commands_and_ci_runs_the_second():
     assert ci.strip().splitlines()[-1] == quickstart[1]
 
 
+CLIP_COMMAND = "python -m fastav_export.testing.media_clips "
+
+
 def test_readme_commands_on_tiny_models_and_flops_run(capsys, tmp_path, monkeypatch):
+    """Every `fastav-export` command (but those on a local checkpoint), in order, with the test clips
+    the pages write (`python -m fastav_export.testing.media_clips clip.mp4`) written first."""
+    from fastav_export.testing.media_clips import main as write_clip
+
     monkeypatch.chdir(tmp_path)
+    for argv in readme_commands(CLIP_COMMAND):
+        assert write_clip(argv[2:]) == 0, argv
     commands = [c for c in readme_commands("fastav-export ") if "--checkpoint" not in c]
     assert len(commands) >= 5
+    assert any("--video" in argv for argv in commands)
     for argv in commands:
         assert main(argv) == 0, argv
     capsys.readouterr()

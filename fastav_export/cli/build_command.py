@@ -138,6 +138,8 @@ def main(args) -> int:
     if args.export_only:  # nothing here can run it yet: say what it is for instead
         print(f"the ONNX graphs only (--export-only) are in {shlex.quote(str(Path(out) / 'onnx'))}: "
               "`fastav-export run` needs a build without --export-only")
+    elif manifest.media is not None:
+        print(f"run it: fastav-export run {shlex.quote(str(out))} --video FILE --question TEXT")
     else:
         print(f"run it: fastav-export run {shlex.quote(str(out))}")
     return 0

@@ -76,6 +76,12 @@ def _processor(size: int, mean: tuple[float, ...], std: tuple[float, ...]):
                      rescale_factor=1 / 255, do_normalize=True, image_mean=list(mean), image_std=list(std))
 
 
+def image_processor(settings: VideoSettings):
+    """The (cached) processor of `settings`: built once where a server or a run starts, so that the
+    first request's decode time does not include importing it."""
+    return _processor(settings.image_size, tuple(settings.image_mean), tuple(settings.image_std))
+
+
 def preprocess_frames(frames: np.ndarray, settings: VideoSettings, pad: bool = False):
     """[F, H, W, 3] uint8 RGB -> torch.FloatTensor [F, 3, S, S], S = settings.image_size:
     resized bicubic to S x S (after `pad_to_square` with the mean colour when `pad`), then
@@ -87,6 +93,6 @@ def preprocess_frames(frames: np.ndarray, settings: VideoSettings, pad: bool = F
     if pad:
         fill = padding_colour(settings.image_mean)
         images = [pad_to_square(image, fill) for image in images]
-    processor = _processor(settings.image_size, tuple(settings.image_mean), tuple(settings.image_std))
+    processor = image_processor(settings)
     # channels_last stated: tiny test frames (3 pixels high) would make the format guess ambiguous
     return processor(images, return_tensors="pt", input_data_format="channels_last")["pixel_values"]

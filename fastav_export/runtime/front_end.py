@@ -33,6 +33,11 @@ class FrontEnd(Closing):
     modal_token: str
     layout: TokenLayout
 
+    def __post_init__(self):
+        from ..media.frames import image_processor
+
+        image_processor(self.video_settings)  # imported and built now, not inside the first request's timing
+
     @classmethod
     def from_engine(cls, manifest: EngineManifest, threads: int | None = None) -> "FrontEnd":
         from ..text.tokenizer import load_tokenizer

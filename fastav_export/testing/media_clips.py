@@ -109,3 +109,21 @@ def write_frameless_clip(path, sample_rate: int = 16_000) -> Path:
         _encode(container, sound, frame)
         _encode(container, sound, None)
     return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m fastav_export.testing.media_clips clip.mp4 [SECONDS]`: a test clip for the quickstart."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if not 1 <= len(args) <= 2 or args[0].startswith("-"):
+        sys.stderr.write("usage: python -m fastav_export.testing.media_clips OUT.mp4 [SECONDS]  "
+                         "(moving coloured frames with a 440 Hz tone)\n")
+        return 2
+    path = write_test_clip(args[0], seconds=float(args[1]) if len(args) == 2 else 3.0)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -250,7 +250,8 @@ def test_cli_refuses_a_pickle_checkpoint(tmp_path, capsys):
 def test_cli_builds_and_runs_an_engine_from_a_checkpoint(tmp_path, capsys):
     directory = write_videollama2(tmp_path / "vl2", tiny_model(seed=5))
     engine = tmp_path / "engine"
-    code = main(["build", "--checkpoint", str(directory), "--model", "videollama2-tiny", "--out", str(engine)])
+    code = main(["build", "--checkpoint", str(directory), "--model", "videollama2-tiny", "--decoder-only",
+                 "--out", str(engine)])
     assert code == 0, capsys.readouterr().err
     manifest = json.loads((engine / "config.json").read_text())
     assert manifest["model"] == "vl2" and manifest["source"] == {"kind": "checkpoint", "path": str(directory.resolve())}

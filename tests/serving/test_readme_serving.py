@@ -25,9 +25,12 @@ from fastav_export.serving.server_process import free_port  # noqa: E402
 
 def test_readme_render_launch_and_client(tiny_engine, tmp_path, monkeypatch):
     render, launch = re.search(r"```bash\n(.*?)```", SECTION, re.S).group(1).strip().splitlines()
-    client = re.search(r"```python\n(.*?)```", SECTION, re.S).group(1)
+    client, media_client = re.findall(r"```python\n(.*?)```", SECTION, re.S)
     monkeypatch.chdir(tmp_path)
-    engine = tiny_engine("videollama2-tiny").path
+    engine = tiny_engine("videollama2-tiny", media=True).path
+    from fastav_export.testing.media_clips import write_test_clip
+
+    write_test_clip(tmp_path / "clip.mp4")
     (tmp_path / "engines").mkdir()
     (tmp_path / "engines" / "videollama2-tiny-fp32").symlink_to(engine)
     assert cli_main(shlex.split(render)[1:]) == 0
@@ -52,10 +55,12 @@ def test_readme_render_launch_and_client(tiny_engine, tmp_path, monkeypatch):
                         break
             except OSError:
                 time.sleep(0.5)
-        code = client.replace("localhost:8000", f"127.0.0.1:{http}").replace("localhost:8001", f"127.0.0.1:{grpc}")
-        printed = io.StringIO()
-        with contextlib.redirect_stdout(printed):
-            exec(compile(code, "docs/serving.md", "exec"), {"__name__": "readme"})
+        printed, media_printed = io.StringIO(), io.StringIO()
+        for source, out in ((client, printed), (media_client, media_printed)):
+            code = source.replace("localhost:8000", f"127.0.0.1:{http}").replace("localhost:8001",
+                                                                                f"127.0.0.1:{grpc}")
+            with contextlib.redirect_stdout(out):
+                exec(compile(code, "docs/serving.md", "exec"), {"__name__": "readme"})
     finally:
         server.terminate()
         try:
@@ -69,3 +74,5 @@ def test_readme_render_launch_and_client(tiny_engine, tmp_path, monkeypatch):
     streamed = [line.split()[1] for line in lines if line.startswith("token:")]
     assert streamed == http_tokens and len(streamed) == 8
     assert lines[-1].startswith("summary:")
+    media_lines = media_printed.getvalue().splitlines()
+    assert media_lines[0].startswith("answer: ") and media_lines[1].startswith("answer token ids:")
