@@ -71,14 +71,15 @@ def run_engine(args) -> int:
     manifest = load_engine_dir(args.engine)
     backend_name = args.backend or default_backend(manifest)
     config = pruning_config_from_args(args, None, manifest.dims.num_layers, base=manifest.pruning)
-    with FrontEnd.from_engine(manifest, args.threads) as front:
+    with FrontEnd.from_engine(manifest, args.threads, backend_name) as front:
         prompt, seconds = front.prompt(args.question, args.video, args.audio, args.silent_audio)
         backend = open_engine_backend(manifest, prompt.layout, config, backend_name, threads=args.threads,
                                       max_new_tokens=args.max_new_tokens)
         with backend:
             text_embeds = backend.embed(prompt.text_ids()[None])[0].float().cpu()
+            encoders = "TensorRT" if front.encoders.name == "trt" else "ONNX Runtime"
             title = (f"{manifest.model} engine {args.engine}, {backend_name} backend on {backend.device} "
-                     f"({manifest.precision}); encoders on ONNX Runtime")
+                     f"({manifest.precision}); encoders on {encoders}")
             return _answer_and_report(args, backend, front, prompt, text_embeds, seconds, manifest.dims, config,
                                       title, _sources(manifest.media.sources))
 

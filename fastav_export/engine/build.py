@@ -14,7 +14,7 @@ import shutil
 import signal
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -197,7 +197,15 @@ def _build_into(directory: Path, model, *, model_name, source, dims, precision, 
             step(f"check that ONNX Runtime loads {g.name}.onnx")
             check_graph_loads(g.path, precision)
         backends["ort"] = OrtSection(session=SESSION_SETTINGS)
-    media_section = _export_media(media, directory, export_only, step) if media is not None else None
+    media_section = None
+    if media is not None:
+        media_section = _export_media(media, directory, check_ort=backend == "ort" and not export_only, step=step)
+        if backend == "trt" and not export_only:
+            from .trt.engine_build import build_static_engines
+
+            paths = {name: directory / entry.onnx for name, entry in media_section.encoders.items()}
+            media_section = replace(media_section,
+                                    engines=build_static_engines(directory, paths, timing_cache, progress=step))
     manifest = EngineManifest(
         model=model_name, source=source, dims=dims, precision=precision, flavour=flavour, layout=layout,
         pruning=config,
@@ -209,7 +217,7 @@ def _build_into(directory: Path, model, *, model_name, source, dims, precision, 
     return manifest
 
 
-def _export_media(media: MediaBuild, directory: Path, export_only: bool, step) -> MediaSection:
+def _export_media(media: MediaBuild, directory: Path, check_ort: bool, step) -> MediaSection:
     """Export the encoder graphs (fp32, one clip's static shapes) and save the tokenizer."""
     import torch
 
@@ -223,7 +231,7 @@ def _export_media(media: MediaBuild, directory: Path, export_only: bool, step) -
     for name, (module, sample, io) in samples.items():
         step(f"export {name}.onnx (encoder, fp32)")
         graph = export_encoder(module, sample, name, io, directory / ONNX_DIR)
-        if not export_only:
+        if check_ort:
             from .ort_sessions import check_graph_loads
 
             check_graph_loads(graph.path, "fp32")

@@ -110,19 +110,21 @@ class MediaSection:
     placeholder_id: int
     modal_token: str
     sources: dict = field(default_factory=dict)  # part -> where its weights came from (the loading report)
+    engines: dict[str, str] = field(default_factory=dict)  # encoder -> TensorRT engine file (--backend trt)
 
     def to_json(self) -> dict:
         return {"video": self.video.to_json(), "audio": self.audio.to_json(),
                 "encoders": {name: asdict(entry) for name, entry in self.encoders.items()},
                 "tokenizer": self.tokenizer, "placeholder_id": self.placeholder_id,
-                "modal_token": self.modal_token, "sources": self.sources}
+                "modal_token": self.modal_token, "sources": self.sources, "engines": self.engines}
 
     @classmethod
     def from_json(cls, data: dict) -> "MediaSection":
         return cls(VideoSettings.from_json(data["video"]), AudioSettings.from_json(data["audio"]),
                    {name: GraphEntry(entry["onnx"], entry["inputs"], entry["outputs"])
                     for name, entry in data["encoders"].items()},
-                   data["tokenizer"], data["placeholder_id"], data["modal_token"], data.get("sources", {}))
+                   data["tokenizer"], data["placeholder_id"], data["modal_token"], data.get("sources", {}),
+                   data.get("engines", {}))
 
 
 @dataclass
@@ -382,6 +384,7 @@ MEDIA_SCHEMA = {
     "placeholder_id": _integer,
     "modal_token": _string,
     "sources": optional(_object),
+    "engines": optional(_mapping_of(_relative_path)),
 }
 MANIFEST_SCHEMA = {
     "format": _equals(FORMAT),
@@ -446,6 +449,9 @@ def _validate_manifest(data) -> None:
         for name, entry in media["encoders"].items():
             if entry["onnx"] not in files:
                 _fail(f"media.encoders.{name}.onnx", f"({entry['onnx']}) is not listed in files")
+        for name, relative in media.get("engines", {}).items():
+            if name not in media["encoders"] or relative not in files:
+                _fail(f"media.engines.{name}", f"({relative}) names no encoder or no listed file")
         if not any(path.startswith(media["tokenizer"].rstrip("/") + "/") for path in files):
             _fail("media.tokenizer", f"({media['tokenizer']}) holds no listed file")
     for graph, relative in data["backends"].get("trt", {}).get("engines", {}).items():

@@ -60,3 +60,39 @@ class OrtEncoders(Closing):
 
     def close(self) -> None:
         self.sessions.clear()
+
+
+class TrtEncoders(Closing):
+    """The engine's encoder engines (`build --backend trt`) through Polygraphy's TensorRT runner, on the GPU."""
+
+    name = "trt"
+
+    def __init__(self, manifest: EngineManifest):
+        from polygraphy.backend.common import BytesFromPath
+        from polygraphy.backend.trt import EngineFromBytes, TrtRunner
+
+        from ..engine.trt.tensorrt_env import check_engine_compatible
+
+        check_engine_compatible(manifest.backends["trt"], manifest.path)
+        self.entries = manifest.media.encoders
+        self.runners = {name: TrtRunner(EngineFromBytes(BytesFromPath(str(manifest.file(path)))))
+                        for name, path in manifest.media.engines.items()}
+        for runner in self.runners.values():
+            runner.activate()
+
+    def _run(self, name: str, tensor: torch.Tensor) -> np.ndarray:
+        entry = self.entries[name]
+        feed = {entry.inputs[0]: tensor.float().cuda().contiguous()}
+        out = self.runners[name].infer(feed)[entry.outputs[0]]  # torch in, torch out (on the GPU)
+        return out.float().cpu().numpy()
+
+    def video(self, pixel_values: torch.Tensor) -> np.ndarray:
+        return self._run(VISION, pixel_values)
+
+    def audio(self, fbank: torch.Tensor) -> np.ndarray:
+        return self._run(AUDIO_ENCODER, fbank)
+
+    def close(self) -> None:
+        for runner in self.runners.values():
+            runner.deactivate()
+        self.runners.clear()

@@ -39,17 +39,21 @@ class FrontEnd(Closing):
         image_processor(self.video_settings)  # imported and built now, not inside the first request's timing
 
     @classmethod
-    def from_engine(cls, manifest: EngineManifest, threads: int | None = None) -> "FrontEnd":
+    def from_engine(cls, manifest: EngineManifest, threads: int | None = None,
+                    backend: str | None = None) -> "FrontEnd":
+        """The engine's front end; its encoders run where `backend` runs the decoder (trt: their TensorRT
+        engines, when the build made them; otherwise ONNX Runtime on the CPU)."""
         from ..text.tokenizer import load_tokenizer
-        from .encoders import OrtEncoders
+        from .encoders import OrtEncoders, TrtEncoders
 
         media = manifest.media
         if media is None:
             raise FastAVError(f"{manifest.path} holds the decoder only (no encoders or tokenizer): rebuild it with "
                               "`fastav-export build` for a model with a media path (videollama2, videollama2-tiny), "
                               "or send embeddings with --embeds")
-        return cls(media.video, media.audio, OrtEncoders(manifest, threads), load_tokenizer(manifest.file(
-            media.tokenizer)), media.placeholder_id, media.modal_token, manifest.layout)
+        encoders = TrtEncoders(manifest) if backend == "trt" and media.engines else OrtEncoders(manifest, threads)
+        return cls(media.video, media.audio, encoders, load_tokenizer(manifest.file(media.tokenizer)),
+                   media.placeholder_id, media.modal_token, manifest.layout)
 
     def stop_ids(self) -> list[int]:
         from ..text.tokenizer import end_of_turn_ids

@@ -42,6 +42,12 @@ def request_inputs(module, input_ids: np.ndarray, mm_embeds: np.ndarray, layout=
               infer_input(module, "mm_embeds", np.asarray(mm_embeds))]
     if layout is not None:
         inputs.append(infer_input(module, "layout", json_bytes(layout)))
+    return inputs + _generation_inputs(module, max_new_tokens, fine_ratio, pruning)
+
+
+def _generation_inputs(module, max_new_tokens, fine_ratio, pruning) -> list:
+    """The optional inputs both request forms share."""
+    inputs = []
     if max_new_tokens is not None:
         inputs.append(infer_input(module, "max_new_tokens", np.array([max_new_tokens], np.int32)))
     if fine_ratio is not None:
@@ -58,13 +64,7 @@ def media_request_inputs(module, question: str, video: bytes, audio: bytes | Non
               infer_input(module, "media", np.frombuffer(video, np.uint8))]
     if audio is not None:
         inputs.append(infer_input(module, "audio", np.frombuffer(audio, np.uint8)))
-    if max_new_tokens is not None:
-        inputs.append(infer_input(module, "max_new_tokens", np.array([max_new_tokens], np.int32)))
-    if fine_ratio is not None:
-        inputs.append(infer_input(module, "fine_ratio", np.array([fine_ratio], np.float32)))
-    if pruning is not None:
-        inputs.append(infer_input(module, "pruning", json_bytes(pruning)))
-    return inputs
+    return inputs + _generation_inputs(module, max_new_tokens, fine_ratio, pruning)
 
 
 def answer_text(text_bytes) -> str:

@@ -250,7 +250,8 @@ def _fake_build(monkeypatch):
 
     import fastav_export.engine.build as build
 
-    monkeypatch.setattr(build, "build_engine", lambda *args, **kwargs: SimpleNamespace(files={}, graphs={}))
+    monkeypatch.setattr(build, "build_engine", lambda *args, **kwargs: SimpleNamespace(files={}, graphs={},
+                                                                                      media=kwargs.get("media")))
 
 
 def test_build_hints_are_runnable_and_quoted(capsys, tmp_path, monkeypatch):
@@ -262,6 +263,11 @@ def test_build_hints_are_runnable_and_quoted(capsys, tmp_path, monkeypatch):
     assert code == 0, err
     assert "run it:" not in printed and "--export-only" in printed
     code, printed, err = run_cli(capsys, "build", "--out", str(out))
+    assert code == 0, err
+    hint = next(line for line in printed.splitlines() if line.startswith("run it:"))
+    assert shlex.split(hint.split(": ", 1)[1]) == ["fastav-export", "run", str(out), "--video", "FILE",
+                                                   "--question", "TEXT"]
+    code, printed, err = run_cli(capsys, "build", "--decoder-only", "--out", str(out))
     assert code == 0, err
     hint = next(line for line in printed.splitlines() if line.startswith("run it:"))
     assert shlex.split(hint.split(": ", 1)[1]) == ["fastav-export", "run", str(out)]

@@ -23,6 +23,7 @@ from fastav_export.models.checkpoint import load_qwen2_checkpoint
 from fastav_export.models.model_factory import random_qwen2
 from fastav_export.reference.torch_reference import TorchReference
 from fastav_export.runtime.generation import generate
+from fastav_export.testing.snapshots import write_shards
 
 TINY = get_model_spec("videollama2-tiny")
 VIDEOLLAMA2_EXTRA = {
@@ -84,15 +85,7 @@ def write_single(directory, config: dict, tensors: dict):
 def write_sharded(directory, config: dict, tensors: dict, shards: int = 2):
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "config.json").write_text(json.dumps(config))
-    keys, weight_map = sorted(tensors), {}
-    for i in range(shards):
-        name = f"model-{i + 1:05d}-of-{shards:05d}.safetensors"
-        part = {k: tensors[k] for k in keys[i::shards]}
-        save_file(part, str(directory / name), metadata={"format": "pt"})
-        weight_map.update(dict.fromkeys(part, name))
-    index = {"metadata": {"total_size": sum(t.numel() * t.element_size() for t in tensors.values())},
-             "weight_map": weight_map}
-    (directory / "model.safetensors.index.json").write_text(json.dumps(index))
+    write_shards(directory, tensors, shards)
     return directory
 
 

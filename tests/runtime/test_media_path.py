@@ -22,6 +22,8 @@ from fastav_export.runtime.encoders import OrtEncoders, TorchEncoders
 from fastav_export.runtime.front_end import FrontEnd
 from fastav_export.testing.models import tiny_model
 
+from ..conftest import requires_tensorrt
+
 MODEL = "videollama2-tiny"
 QUESTION = "What happens in the video?"
 
@@ -137,3 +139,21 @@ def test_a_decoder_only_engine_refuses_a_video_in_one_line(tiny_engine, media_cl
     engine = tiny_engine(MODEL)
     assert main(["run", str(engine.path), "--video", str(media_clip), "--question", QUESTION]) == 2
     assert "decoder only" in capsys.readouterr().err
+
+
+@requires_tensorrt
+def test_tensorrt_encoder_engines_equal_the_torch_modules_and_answer_alike(tiny_engine, torch_front, media_clip,
+                                                                           capsys, tmp_path):
+    """`build --backend trt` builds the encoder graphs into engines too; `run` uses them on the GPU."""
+    from fastav_export.runtime.encoders import TrtEncoders
+
+    engine = tiny_engine(MODEL, backend="trt", media=True)
+    assert set(engine.media.engines) == {VISION, AUDIO_ENCODER}
+    pixels = _pixels(media_clip)
+    with TrtEncoders(engine) as graphs:
+        # TensorRT may use TF32 for fp32 matmuls: a looser bound than ONNX Runtime's
+        np.testing.assert_allclose(graphs.video(pixels), torch_front.encoders.video(pixels), rtol=0, atol=1e-2)
+    reference, _ = _run(capsys, tmp_path, media_clip, "torch", "--model", MODEL, "--backend", "torch")
+    served, printed = _run(capsys, tmp_path, media_clip, "trt", str(engine.path), "--backend", "trt")
+    assert "encoders on TensorRT" in printed
+    assert served["kept"] == reference["kept"] and served["token_ids"] == reference["token_ids"]

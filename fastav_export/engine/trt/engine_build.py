@@ -31,6 +31,29 @@ def default_timing_cache() -> Path:
     return root / f"trt-{import_tensorrt().__version__}-sm{gpu}.timing-cache"
 
 
+def build_static_engines(directory: Path, onnx_paths: dict[str, Path], timing_cache: Path | None = None,
+                         progress: Callable[[str], None] = lambda message: None) -> dict[str, str]:
+    """Build graphs with fixed input shapes (the media encoders: one clip) into engines beside them.
+
+    No optimisation profile is needed for static shapes. Returns graph -> engine file (relative).
+    """
+    from polygraphy.backend.common import SaveBytes
+
+    ptrt = import_polygraphy_trt()
+    timing_cache = Path(timing_cache) if timing_cache else default_timing_cache()
+    timing_cache.parent.mkdir(parents=True, exist_ok=True)
+    engines = {}
+    for name, onnx_path in onnx_paths.items():
+        progress(f"build TensorRT engine {name}{ENGINE_SUFFIX}")
+        network = ptrt.NetworkFromOnnxPath(str(onnx_path), strongly_typed=True)
+        config = ptrt.CreateConfig(load_timing_cache=str(timing_cache))
+        target = onnx_path.with_suffix(ENGINE_SUFFIX)
+        SaveBytes(ptrt.EngineBytesFromNetwork(network, config=config, save_timing_cache=str(timing_cache)),
+                  path=str(target))()
+        engines[name] = target.relative_to(directory).as_posix()
+    return engines
+
+
 def build_trt_engines(directory: Path, onnx_paths: dict[str, Path], dims: DecoderDims, schedule: PruningSchedule, limits: Limits,
                       rollout: bool, timing_cache: Path | None = None,
                       progress: Callable[[str], None] = lambda message: None) -> dict:
