@@ -104,6 +104,11 @@ def main(args) -> int:
         raise FastAVError("a plain Qwen2 checkpoint needs --model of its family (videollama2 or video-salmonn2)")
     check_layout_positions(layout, dims)
     with_media = spec.has_media and not args.decoder_only
+    if with_media and args.checkpoint is None and not spec.is_tiny:
+        # Random encoders could be drawn, but no tokenizer fits a random full-size vocabulary.
+        log.info(f"{spec.name} with --random-weights: the encoders and tokenizer come from a checkpoint, so only "
+                 "the decoder is built (as with --decoder-only)")
+        with_media = False
     if args.vision_tower is not None and (args.checkpoint is None or not with_media):
         raise FastAVError("--vision-tower goes with --checkpoint of a model with encoders: drop it")
     if with_media and args.layout is not None:

@@ -91,7 +91,7 @@ def run_torch(args, spec, dims, config, dtype, device) -> int:
     from ..reference.torch_reference import TorchReference
     from ..runtime.encoders import TorchEncoders
     from ..runtime.front_end import FrontEnd
-    from .options import load_decoder
+    from .options import check_layout_positions, check_run_memory, load_decoder
 
     if spec is None or not spec.has_media:
         raise FastAVError(f"{getattr(spec, 'name', 'a plain Qwen2 checkpoint')} has no media path (encoders, "
@@ -104,6 +104,8 @@ def run_torch(args, spec, dims, config, dtype, device) -> int:
     front = FrontEnd(spec.video, spec.audio, TorchEncoders(parts.vision, parts.audio), parts.tokenizer,
                      spec.placeholder_id, parts.modal_token, layout)
     prompt, seconds = front.prompt(args.question, args.video, args.audio, args.silent_audio)
+    check_layout_positions(prompt.layout, dims, args.max_new_tokens)
+    check_run_memory(prompt.layout, config, dims, 1, args.max_new_tokens, dtype.itemsize, synthetic=False)
     backend = TorchReference(model, prompt.layout, config, rollout_impl=args.rollout_impl)
     with torch.no_grad():
         ids = torch.from_numpy(prompt.text_ids()).to(backend.device)

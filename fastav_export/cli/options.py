@@ -158,3 +158,22 @@ def load_decoder(args, spec: ModelSpec, dtype, device="cpu", attn_implementation
                f"{spec.name}'s random weights ({spec.dims.parameter_count() / 1e9:.2f} B parameters)",
                "use a machine with more memory, or the model's -tiny variant")
     return build_model(spec, seed=args.seed, dtype=dtype, device=device, attn_implementation=attn_implementation)
+
+
+def check_run_memory(layout, config, dims, batch: int, new_tokens: int, dtype_bytes: int,
+                     synthetic: bool) -> None:
+    """One line when a run of `batch` rows cannot fit in memory: the inputs (synthetic ones are
+    drawn as noise and table rows, then combined), every layer's KV buffer sized for its
+    tokens plus the generation, one layer's activations and the logits."""
+    from ..contract.schedule import make_schedule
+    from ..user_io.memory import check_fits
+
+    schedule = make_schedule(layout, config, dims.num_layers)
+    n, d = layout.n_tokens, dims.hidden_size
+    inputs = batch * n * d * 4 * (3 if synthetic else 1)
+    kv = sum(2 * batch * dims.num_kv_heads * (tokens + new_tokens) * dims.head_size * dtype_bytes
+             for tokens in schedule.tokens)
+    activations = batch * n * (4 * d + 2 * dims.intermediate_size) * 4
+    logits = 2 * batch * dims.vocab_size * 4
+    check_fits(inputs + kv + activations + logits, f"a batch of {batch} x {n} tokens (inputs, KV buffers, "
+               "activations)", "use a smaller --batch, a shorter layout or fewer --max-new-tokens")

@@ -27,6 +27,7 @@ from .options import (
     add_model_arguments,
     add_pruning_arguments,
     check_layout_positions,
+    check_run_memory,
     load_decoder,
     pruning_config_from_args,
     resolve_model,
@@ -135,25 +136,6 @@ def check_run_inputs(args, layout, dims, config, dtype_bytes: int):
     batch = embeds.shape[0] if embeds is not None else args.batch
     check_run_memory(layout, config, dims, batch, args.max_new_tokens, dtype_bytes, synthetic=embeds is None)
     return embeds
-
-
-def check_run_memory(layout, config, dims, batch: int, new_tokens: int, dtype_bytes: int,
-                     synthetic: bool) -> None:
-    """One line when a run of `batch` rows cannot fit in memory: the inputs (synthetic ones are
-    drawn as noise and table rows, then combined), every layer's KV buffer sized for its
-    tokens plus the generation, one layer's activations and the logits."""
-    from ..contract.schedule import make_schedule
-    from ..user_io.memory import check_fits
-
-    schedule = make_schedule(layout, config, dims.num_layers)
-    n, d = layout.n_tokens, dims.hidden_size
-    inputs = batch * n * d * 4 * (3 if synthetic else 1)
-    kv = sum(2 * batch * dims.num_kv_heads * (tokens + new_tokens) * dims.head_size * dtype_bytes
-             for tokens in schedule.tokens)
-    activations = batch * n * (4 * d + 2 * dims.intermediate_size) * 4
-    logits = 2 * batch * dims.vocab_size * 4
-    check_fits(inputs + kv + activations + logits, f"a batch of {batch} x {n} tokens (inputs, KV buffers, "
-               "activations)", "use a smaller --batch, a shorter layout or fewer --max-new-tokens")
 
 
 def _run_torch(args, media: bool = False) -> int:
