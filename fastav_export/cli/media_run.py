@@ -64,6 +64,7 @@ def check_media_arguments(args) -> bool:
 
 def run_engine(args) -> int:
     from ..engine.manifest import load_engine_dir
+    from ..engine.requests import check_request
     from ..runtime.backends import default_backend, open_engine_backend
     from ..runtime.front_end import FrontEnd
     from .options import pruning_config_from_args
@@ -71,6 +72,7 @@ def run_engine(args) -> int:
     manifest = load_engine_dir(args.engine)
     backend_name = args.backend or default_backend(manifest)
     config = pruning_config_from_args(args, None, manifest.dims.num_layers, base=manifest.pruning)
+    check_request(manifest, manifest.layout, config, args.max_new_tokens)  # before any media is decoded
     with FrontEnd.from_engine(manifest, args.threads, backend_name) as front:
         prompt, seconds = front.prompt(args.question, args.video, args.audio, args.silent_audio)
         backend = open_engine_backend(manifest, prompt.layout, config, backend_name, threads=args.threads,
