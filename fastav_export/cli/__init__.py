@@ -22,6 +22,7 @@ COMMANDS = {
     "bench": ("fastav_export.cli.bench_command", "time an engine's prefill and decode, pruned vs dense"),
     "compare": ("fastav_export.cli.compare_command", "check an engine against a reference with Polygraphy"),
     "triton": ("fastav_export.cli.triton_command", "render a Triton Inference Server model repository for an engine"),
+    "calibrate": ("fastav_export.cli.calibrate_command", "derive a positional pruning preset from attention rollout"),
 }
 
 EPILOG = """examples:
@@ -34,6 +35,7 @@ EPILOG = """examples:
   fastav-export bench engines/videollama2-tiny-fp32 --json bench.json
   fastav-export compare engines/videollama2-tiny-fp32 --against torch
   fastav-export triton engines/videollama2-tiny-fp32 --out model_repository
+  fastav-export calibrate --model videollama2-tiny --samples samples/ --out preset.json
 """
 
 

@@ -33,6 +33,7 @@ from .options import (
     add_pruning_arguments,
     check_layout_positions,
     load_decoder,
+    pruning_source,
     resolve_model,
 )
 
@@ -136,7 +137,8 @@ def main(args) -> int:
     manifest = build_engine(model, model_name=name, source=source, dims=dims, precision=precision, layout=layout,
                             config=config, max_tokens=max_tokens, max_new_tokens=args.max_new_tokens, out=out,
                             export_only=args.export_only, backend=args.backend, max_batch=args.max_batch,
-                            timing_cache=args.timing_cache, flavour=args.graphs, media=media, progress=log.info)
+                            timing_cache=args.timing_cache, flavour=args.graphs, media=media,
+                            pruning_source=pruning_source(args, dims.num_layers), progress=log.info)
     size = sum(manifest.file(f).stat().st_size for f in manifest.files) / 2**20
     print(f"built {out} in {time.perf_counter() - started:.1f} s: {len(manifest.graphs)} graphs, "
           f"{len(manifest.files)} files, {size:.1f} MiB")

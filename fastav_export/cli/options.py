@@ -53,6 +53,9 @@ def add_pruning_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--keep-audio", type=int, metavar="K", help="positional: keep the first K audio tokens")
     group.add_argument("--keep-frames", type=int, metavar="F", help="positional: keep every candidate of frames 0..F-1")
     group.add_argument("--no-prune", action="store_true", help="dense model: no global or fine pruning")
+    group.add_argument("--preset", metavar="FILE", type=Path,
+                       help="start from a pruning preset file (`fastav-export calibrate --out`); flags still "
+                            "override one value each")
 
 
 def resolve_spec(args) -> ModelSpec | None:
@@ -84,6 +87,13 @@ def pruning_config_from_args(args, spec: ModelSpec | None, num_layers: int,
     """`base` (an engine's built config) or the model preset, with the command line's
     overrides, validated and resolved."""
     overrides = {name: getattr(args, name) for name in PRUNING_FLAGS if getattr(args, name) is not None}
+    preset = getattr(args, "preset", None)
+    if preset is not None:
+        if args.no_prune:
+            raise FastAVError("--no-prune turns pruning off, so --preset would be ignored: drop one")
+        from ..contract.preset import load_preset
+
+        base = load_preset(preset, num_layers).config
     if args.no_prune:
         ignored = [cli_flag(name) for name in overrides if name != "global_layer"]
         if ignored:  # silently dropping them would hide a mistake
@@ -101,6 +111,17 @@ def pruning_config_from_args(args, spec: ModelSpec | None, num_layers: int,
     if "global_budget" in overrides:
         overrides["global_budget"] = parse_budget(overrides["global_budget"])
     return config.with_overrides(overrides, num_layers)
+
+
+def pruning_source(args, num_layers: int) -> dict:
+    """Where the pruning config of a build came from, for its manifest: a preset file (path, sha256,
+    provenance), or the model's preset and the flags that overrode it."""
+    flags = sorted(name for name in PRUNING_FLAGS if getattr(args, name, None) is not None)
+    if getattr(args, "preset", None) is not None:
+        from ..contract.preset import load_preset
+
+        return {**load_preset(args.preset, num_layers).source(), "overridden": flags}
+    return {"kind": "flags" if args.no_prune else "model preset", "overridden": flags}
 
 
 def check_layout_positions(layout: TokenLayout, dims, new_tokens: int = 0) -> None:

@@ -123,7 +123,7 @@ def build_engine(model, *, model_name: str, source: dict, dims: DecoderDims, pre
                  layout: TokenLayout, config: PruningConfig, max_tokens: int, max_new_tokens: int,
                  out: Path, export_only: bool = False, backend: str = "ort", max_batch: int = 1,
                  timing_cache: Path | None = None, flavour: str | None = None, media: MediaBuild | None = None,
-                 progress: Callable[[str], None] = lambda message: None) -> EngineManifest:
+                 pruning_source: dict | None = None, progress: Callable[[str], None] = lambda message: None) -> EngineManifest:
     """Export `model` (already in the target precision) and build it into `out`.
 
     backend: "ort" (ONNX Runtime: the graphs are checked to load) or "trt" (TensorRT
@@ -150,7 +150,8 @@ def build_engine(model, *, model_name: str, source: dict, dims: DecoderDims, pre
                                    precision=precision, layout=layout, config=config, max_tokens=max_tokens,
                                    max_new_tokens=max_new_tokens, export_only=export_only, backend=backend,
                                    max_batch=max_batch, timing_cache=timing_cache, flavour=flavour,
-                                   media=media, progress=progress, started=started)
+                                   media=media, pruning_source=pruning_source or {}, progress=progress,
+                                   started=started)
             replace_directory(out, partial)
     except OSError as exc:  # the disk filled up, a directory turned read-only, ...: the build is undone
         shutil.rmtree(partial, ignore_errors=True)
@@ -168,8 +169,8 @@ def _filename(exc: OSError) -> str:
 
 
 def _build_into(directory: Path, model, *, model_name, source, dims, precision, layout, config, max_tokens,
-                max_new_tokens, export_only, backend, max_batch, timing_cache, flavour, media, progress,
-                started) -> EngineManifest:
+                max_new_tokens, export_only, backend, max_batch, timing_cache, flavour, media, pruning_source,
+                progress, started) -> EngineManifest:
     from ..export.onnx_graphs import export_graphs
 
     def step(name: str) -> None:
@@ -210,7 +211,7 @@ def _build_into(directory: Path, model, *, model_name, source, dims, precision, 
         model=model_name, source=source, dims=dims, precision=precision, flavour=flavour, layout=layout,
         pruning=config,
         rollout=rollout, max_tokens=max_tokens, max_new_tokens=max_new_tokens, graphs=graphs,
-        backends=backends, versions=tool_versions(), media=media_section,
+        backends=backends, versions=tool_versions(), media=media_section, pruning_source=pruning_source,
     )
     step("hash files and write config.json")
     write_manifest(directory, manifest)

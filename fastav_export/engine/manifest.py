@@ -144,6 +144,7 @@ class EngineManifest:
     versions: dict = field(default_factory=dict)
     files: dict = field(default_factory=dict)  # relative path -> sha256
     media: MediaSection | None = None  # encoders and tokenizer (models with a media path)
+    pruning_source: dict = field(default_factory=dict)  # where `pruning` came from: a preset file, the model's preset
     path: Path | None = None  # where it was loaded from (not stored)
 
     @property
@@ -171,6 +172,7 @@ class EngineManifest:
             "versions": self.versions,
             "files": self.files,
             **({"media": self.media.to_json()} if self.media is not None else {}),
+            **({"pruning_source": self.pruning_source} if self.pruning_source else {}),
         }
 
     @classmethod
@@ -193,6 +195,7 @@ class EngineManifest:
             versions=data.get("versions", {}),
             files=data["files"],
             media=MediaSection.from_json(data["media"]) if "media" in data else None,
+            pruning_source=data.get("pruning_source", {}),
             path=path,
         )
 
@@ -404,6 +407,7 @@ MANIFEST_SCHEMA = {
     "files": _mapping_of(_sha256_hex, key=_relative_path),
     INTEGRITY: _sha256_hex,
     "media": optional(MEDIA_SCHEMA),
+    "pruning_source": optional(_object),
 }
 
 

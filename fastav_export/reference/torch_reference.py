@@ -157,6 +157,23 @@ class TorchReference:
         self._next_position = positions[:, -1] + 1
         return PrefillOutput(logits=self._logits(hidden[:, -1:]), kept=kept)
 
+    @torch.no_grad()
+    def dense_queries_and_keys(self, inputs_embeds: torch.Tensor, layers: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Run layers 0..layers-1 on every token (no pruning) and return each layer's (queries [B, H, N, hd],
+        keys [B, Hkv, N, hd]) after RoPE: what the rollout, and maps of it, are computed from (`calibrate`)."""
+        batch, n, _ = inputs_embeds.shape
+        self.layout.check_matches(n)
+        hidden = inputs_embeds.to(device=self.device, dtype=self.dtype)
+        positions = torch.arange(n, device=self.device).unsqueeze(0).expand(batch, n)
+        self.cache = PerLayerKVCache.allocate([n] * layers, batch, self.num_kv_heads, self.head_dim, self.dtype,
+                                              self.device)
+        recorded = []
+        for layer in range(layers):
+            hidden, queries = self._run_layer(layer, hidden, positions, want_queries=True)
+            recorded.append((queries.float(), self.cache[layer].view()[0].float()))
+        self.cache = None
+        return recorded
+
     def _global_selection(self, recorder, candidate: torch.Tensor, batch: int) -> torch.Tensor:
         """[B, n_K] original indices of T_K (equal to positions in the dense tensors)."""
         policy = self.config.global_policy

@@ -91,6 +91,13 @@ COMMANDS = {
                            "--layout": JSON_FILES, "--embeds": ["missing path", "empty file", "an .npz"],
                            "--json": OUTPUT_FILES, "--fine-ratio": ["nan"], **COMMON}),
     "bench ENGINE_DIR": ([], {"": ENGINES}),
+    "calibrate": (["--samples", "SAMPLES", "--out", "OUT"], {
+        "--samples": ["missing path", "a directory", "empty file", "not an .npy", "an .npz"],
+        "--keep-mass": NUMBERS, "--alpha": ["not a number", "negative", "nan", "inf", "huge"],
+        "--global-layer": ["not a number", "zero", "negative", "huge"], "--layout": JSON_FILES,
+        "--checkpoint": ["missing path", "a file", "a JSON list config", "a dims-less config"],
+        "--seed": ["not a number", "negative", "huge"], "--out": OUTPUT_FILES, "--json": OUTPUT_FILES,
+        "--plots": ["a file"], "--held-out": ["missing path", "not an .npy"], **COMMON}),
 }
 CASES = [(command, flag, kind) for command, (_, flags) in COMMANDS.items()
          for flag, kinds in flags.items() for kind in kinds]
@@ -108,6 +115,12 @@ def _checkpoint(tmp, config: bytes):
     return directory
 
 
+def _sample(tmp):
+    """A valid calibration sample: the tiny VideoLLaMA2 layout's 72 x 64 embeddings."""
+    np.save(tmp / "sample.npy", np.zeros((72, 64), np.float32))
+    return tmp / "sample.npy"
+
+
 def _npz(tmp):
     np.savez(tmp / "e.npz", embeds=np.zeros((72, 64), np.float32))
     return tmp / "e.npz"
@@ -120,7 +133,9 @@ def test_malformed_argument_is_one_error_line(command, flag, kind, tmp_path, tin
     base, _ = COMMANDS[command]
     engine = str(tiny_engine("videollama2-tiny").path)
     argv = [command.split()[0]]
-    argv += [engine if arg == "ENGINE" else str(tmp_path / "repo") if arg == "REPO" else arg for arg in base]
+    placeholders = {"ENGINE": engine, "REPO": str(tmp_path / "repo"), "SAMPLES": str(_sample(tmp_path)),
+                    "OUT": str(tmp_path / "preset.json")}
+    argv += [placeholders.get(arg, arg) for arg in base]
     value = VALUES[kind](scratch)
     argv += [value] if flag == "" else [flag, value]
     try:
@@ -131,7 +146,7 @@ def test_malformed_argument_is_one_error_line(command, flag, kind, tmp_path, tin
     assert code == 2, (argv, out, err)
     assert err.startswith("error: ") and len(err.strip().splitlines()) == 1, (argv, err)
     assert out == "", (argv, out)
-    assert not (tmp_path / "repo").exists()
+    assert not (tmp_path / "repo").exists() and not (tmp_path / "preset.json").exists()
 
 
 def test_every_command_is_covered():

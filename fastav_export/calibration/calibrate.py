@@ -1,0 +1,116 @@
+"""Calibration: the rollout importance of sample inputs -> the keep-mass positional rule.
+
+For every sample (an inputs_embeds row over the model's layout) the reference runs the
+dense layers 0..K-1 once and the streaming rollout (no N x N map) turns their queries and
+keys into the importance of every position, for each alpha. The importance is averaged
+over the samples and `rule.choose_rule` picks the positional rule. Stability: the rule
+chosen on each half of the samples, and the mass the chosen rule holds on each sample.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..contract.layout import TokenLayout
+from ..contract.pruning_config import PruningConfig
+from ..contract.selection import positional_keep_mask, select_global_topk
+from ..errors import FastAVError
+from ..reference.rollout import query_row_weights, streaming_rollout
+from ..reference.torch_reference import TorchReference
+from .rule import PositionalRule, choose_rule, retained_mass
+
+
+@dataclass
+class Sample:
+    name: str
+    embeds: torch.Tensor  # [1, N, D] fp32
+
+
+@dataclass
+class Calibration:
+    """importance: alpha -> [S, N] per-sample importance; rules: alpha -> the rule on the mean."""
+
+    layout: TokenLayout
+    global_layer: int
+    alphas: list[float]
+    keep_mass: float
+    samples: list[str]
+    importance: dict[float, np.ndarray]
+    rules: dict[float, PositionalRule]
+    halves: list[PositionalRule | None] = field(default_factory=list)
+    per_sample_mass: list[float] = field(default_factory=list)
+
+    @property
+    def alpha(self) -> float:
+        return self.alphas[0]
+
+    @property
+    def rule(self) -> PositionalRule:
+        """The preset's rule: the first alpha's."""
+        return self.rules[self.alpha]
+
+    def mean_importance(self, alpha: float | None = None) -> np.ndarray:
+        return self.importance[self.alpha if alpha is None else alpha].mean(axis=0)
+
+
+def sample_importance(reference: TorchReference, embeds: torch.Tensor, global_layer: int, alphas: list[float],
+                      rows: str = "all") -> dict[float, np.ndarray]:
+    """alpha -> [N] float64 rollout importance of one sample ([1, N, D]) at layer `global_layer`."""
+    layers = reference.dense_queries_and_keys(embeds, global_layer)
+    u = query_row_weights(reference.layout, rows, reference.device)
+    return {alpha: streaming_rollout(layers, alpha, u, reference.scale)[0].double().cpu().numpy()
+            for alpha in alphas}
+
+
+def calibrate(model, layout: TokenLayout, samples: list[Sample], global_layer: int, alphas: list[float],
+              keep_mass: float, rows: str = "all",
+              progress: Callable[[str], None] = lambda message: None) -> Calibration:
+    if not samples:
+        raise FastAVError("no samples: pass .npy embeddings files (or directories or globs of them) with --samples")
+    reference = TorchReference(model, layout, PruningConfig(global_layer=global_layer))
+    per_alpha: dict[float, list[np.ndarray]] = {alpha: [] for alpha in alphas}
+    for index, sample in enumerate(samples, 1):
+        layout.check_matches(sample.embeds.shape[1], f"sample {sample.name}")
+        for alpha, importance in sample_importance(reference, sample.embeds, global_layer, alphas, rows).items():
+            per_alpha[alpha].append(importance)
+        progress(f"[{index}/{len(samples)}] rollout of {sample.name}")
+    importance = {alpha: np.stack(values) for alpha, values in per_alpha.items()}
+    rules = {alpha: choose_rule(values.mean(axis=0), layout, keep_mass) for alpha, values in importance.items()}
+    result = Calibration(layout, global_layer, list(alphas), keep_mass, [s.name for s in samples], importance, rules)
+    first = importance[result.alpha]
+    if len(samples) >= 2:
+        half = len(samples) // 2
+        result.halves = [choose_rule(first[:half].mean(axis=0), layout, keep_mass),
+                         choose_rule(first[half:].mean(axis=0), layout, keep_mass)]
+    config = result.rule.config(PruningConfig(global_layer=global_layer))
+    result.per_sample_mass = [retained_mass(row, layout, config) for row in first]
+    return result
+
+
+def mass_summary(masses: list[float]) -> dict:
+    return {"min": min(masses), "median": statistics.median(masses)}
+
+
+def held_out_overlap(model, layout: TokenLayout, rule: PositionalRule, samples: list[Sample], global_layer: int,
+                     alpha: float, rows: str = "all") -> list[float]:
+    """Per held-out sample: the Jaccard overlap of the candidates online rollout keeps at the rule's
+    budget (`rule.kept`) and those the calibrated positional rule keeps."""
+    reference = TorchReference(model, layout, PruningConfig(global_layer=global_layer))
+    positional = positional_keep_mask(layout, rule.config(PruningConfig(global_layer=global_layer)))
+    candidate = torch.from_numpy(layout.candidate_mask())
+    overlaps = []
+    for sample in samples:
+        layout.check_matches(sample.embeds.shape[1], f"held-out sample {sample.name}")
+        importance = sample_importance(reference, sample.embeds, global_layer, [alpha], rows)[alpha]
+        kept = select_global_topk(torch.from_numpy(importance)[None], candidate, rule.kept)[0].numpy()
+        online = np.zeros(layout.n_tokens, bool)
+        online[kept] = True
+        online &= layout.candidate_mask()
+        union = (online | positional).sum()
+        overlaps.append(float((online & positional).sum() / union) if union else 1.0)
+    return overlaps
