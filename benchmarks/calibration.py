@@ -19,14 +19,10 @@ import statistics
 import time
 from pathlib import Path
 
-from fastav_export.calibration.calibrate import Sample, calibrate, held_out_overlap
-from fastav_export.contract.flops import flops_report
-from fastav_export.contract.pruning_config import PruningConfig
-from fastav_export.contract.schedule import make_schedule
+from fastav_export.calibration.calibrate import Sample, calibrate, flops_at_7b, held_out_overlap
 from fastav_export.contract.synthetic_inputs import synthetic_embeds
 from fastav_export.models import get_model_spec
 from fastav_export.models.model_factory import random_qwen2
-from fastav_export.models.qwen2 import QWEN2_7B
 from fastav_export.testing.models import MID_SIZE, tiny_model
 
 
@@ -47,8 +43,7 @@ def measure(model, layout, samples: int, held_out: int) -> dict:
     seconds = time.perf_counter() - started
     rule = result.rule
     overlaps = held_out_overlap(model, layout, rule, rows[samples:], K, 0.5)
-    at_7b = PruningConfig(**{**rule.config(PruningConfig()).to_dict(), "global_layer": QWEN2_7B.num_layers // 2})
-    flops = flops_report(QWEN2_7B, make_schedule(layout, at_7b, QWEN2_7B.num_layers))
+    flops = flops_at_7b(layout, rule)
     return {"rule": rule.describe(), "kept": rule.kept, "candidates": int(layout.candidate_mask().sum()),
             "mass": rule.mass, "per_sample_mass_min": min(result.per_sample_mass),
             "per_sample_mass_median": statistics.median(result.per_sample_mass),

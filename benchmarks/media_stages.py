@@ -36,13 +36,12 @@ from fastav_export.engine.build import MediaBuild, build_engine
 from fastav_export.engine.manifest import load_engine_dir
 from fastav_export.models import get_model_spec
 from fastav_export.models.encoders import beats, stc_connector
-from fastav_export.models.media_parts import tiny_tokenizer
+from fastav_export.models.media_parts import MediaParts, tiny_tokenizer
 from fastav_export.models.model_factory import random_qwen2
 from fastav_export.models.videollama2_av import EncoderShapes, random_encoders, real_shapes, tiny_shapes
 from fastav_export.reference.torch_reference import TorchReference
 from fastav_export.runtime.answer import answer
 from fastav_export.runtime.backends import open_engine_backend
-from fastav_export.runtime.encoders import TorchEncoders
 from fastav_export.runtime.front_end import FrontEnd
 from fastav_export.testing.media_clips import write_test_clip
 from fastav_export.testing.models import MID_SIZE
@@ -98,9 +97,9 @@ class _Unclosing:
 
 def measure(name, spec, decoder, shapes, clip: Path, work: Path, repeats: int) -> dict:
     vision, audio = random_encoders(shapes, seed=0, std=0.02)
-    tokenizer = tiny_tokenizer(spec.dims.vocab_size)
+    parts = MediaParts(vision, audio, tiny_tokenizer(spec.dims.vocab_size))
     layout = spec.default_layout()
-    media = MediaBuild(vision, audio, tokenizer, spec.video, spec.audio, spec.placeholder_id, "<video>")
+    media = MediaBuild.from_parts(spec, parts)
     out = work / f"{name}-fp32"
     build_engine(decoder, model_name=spec.name, source={"kind": "random", "seed": 0}, dims=spec.dims,
                  precision="fp32", layout=layout, config=spec.preset.resolve(spec.dims.num_layers),
@@ -110,8 +109,7 @@ def measure(name, spec, decoder, shapes, clip: Path, work: Path, repeats: int) -
     with FrontEnd.from_engine(manifest) as front:
         engine = run_stages(front, lambda lay: open_engine_backend(manifest, lay, config, max_new_tokens=16),
                             lambda backend, prompt: backend.embed(prompt.text_ids()[None])[0].float(), clip, repeats)
-    front = FrontEnd(spec.video, spec.audio, TorchEncoders(vision, audio), tokenizer, spec.placeholder_id,
-                     "<video>", layout)
+    front = FrontEnd.from_parts(spec, parts)
     table = decoder.model.embed_tokens.weight.detach()
     reference = run_stages(front, lambda lay: _Unclosing(TorchReference(decoder, lay, config)),
                            lambda backend, prompt: table[torch.from_numpy(prompt.text_ids())], clip, repeats)

@@ -92,6 +92,16 @@ def calibrate(model, layout: TokenLayout, samples: list[Sample], global_layer: i
     return result
 
 
+def flops_at_7b(layout: TokenLayout, rule: PositionalRule):
+    """The rule's FLOPs report at Qwen2-7B's dims on `layout`, cut before the 7B model's middle layer (14)."""
+    from ..contract.flops import flops_report
+    from ..contract.schedule import make_schedule
+    from ..models.qwen2 import QWEN2_7B
+
+    config = rule.config(PruningConfig(global_layer=QWEN2_7B.num_layers // 2))
+    return flops_report(QWEN2_7B, make_schedule(layout, config, QWEN2_7B.num_layers))
+
+
 def mass_summary(masses: list[float]) -> dict:
     return {"min": min(masses), "median": statistics.median(masses)}
 

@@ -161,5 +161,4 @@ def _media_build(args, spec, dims):
     print("loaded:")
     for part, where in parts.sources.items():
         print(f"  {part}: {where}")
-    return MediaBuild(parts.vision, parts.audio, parts.tokenizer, spec.video, spec.audio, spec.placeholder_id,
-                      parts.modal_token, parts.sources)
+    return MediaBuild.from_parts(spec, parts)

@@ -175,14 +175,12 @@ def _video_samples(args, spec, dims, model, videos):
 
     from ..calibration.calibrate import Sample
     from ..models.media_parts import load_media_parts
-    from ..runtime.encoders import TorchEncoders
     from ..runtime.front_end import FrontEnd
 
     if not spec.has_media:
         raise FastAVError(f"{spec.name} has no media path: pass .npy embeddings samples")
     parts = load_media_parts(spec, dims, args.checkpoint, None, seed=args.seed)
-    front = FrontEnd(spec.video, spec.audio, TorchEncoders(parts.vision, parts.audio), parts.tokenizer,
-                     spec.placeholder_id, parts.modal_token, spec.default_layout())
+    front = FrontEnd.from_parts(spec, parts)
     samples, layout = [], None
     table = model.model.embed_tokens.weight.detach().float()
     for path in videos:
@@ -194,19 +192,11 @@ def _video_samples(args, spec, dims, model, videos):
 
 def _report(args, spec, dims, result) -> dict:
     from .. import __version__
-    from ..calibration.calibrate import mass_summary
-    from ..contract.flops import flops_report
-    from ..contract.pruning_config import PruningConfig
-    from ..contract.schedule import make_schedule
-    from ..models.qwen2 import QWEN2_7B
+    from ..calibration.calibrate import flops_at_7b, mass_summary
 
     candidates = int(result.layout.candidate_mask().sum())
     rule = result.rule
-    config = rule.config(PruningConfig(global_layer=result.global_layer))
-    # The same rule at the 7B dims: K scaled to the 7B depth's middle when the model is shallower.
-    big = make_schedule(result.layout, PruningConfig(**{**config.to_dict(), "global_layer": QWEN2_7B.num_layers // 2}),
-                        QWEN2_7B.num_layers)
-    flops = flops_report(QWEN2_7B, big)
+    flops = flops_at_7b(result.layout, rule)
     return {
         "model": str(args.checkpoint) if args.checkpoint else spec.name,
         "fastav_export": __version__,

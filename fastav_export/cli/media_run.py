@@ -91,7 +91,6 @@ def run_torch(args, spec, dims, config, dtype, device) -> int:
 
     from ..models.media_parts import load_media_parts
     from ..reference.torch_reference import TorchReference
-    from ..runtime.encoders import TorchEncoders
     from ..runtime.front_end import FrontEnd
     from .options import check_layout_positions, check_run_memory, load_decoder
 
@@ -102,9 +101,7 @@ def run_torch(args, spec, dims, config, dtype, device) -> int:
     parts = load_media_parts(spec, dims, args.checkpoint, args.vision_tower, seed=args.seed)
     model = load_decoder(args, spec, dtype, device, args.attn_implementation)
     log.debug(f"loaded the model in {time.perf_counter() - started:.1f} s")
-    layout = spec.default_layout()
-    front = FrontEnd(spec.video, spec.audio, TorchEncoders(parts.vision, parts.audio), parts.tokenizer,
-                     spec.placeholder_id, parts.modal_token, layout)
+    front = FrontEnd.from_parts(spec, parts)
     prompt, seconds = front.prompt(args.question, args.video, args.audio, args.silent_audio)
     check_layout_positions(prompt.layout, dims, args.max_new_tokens)
     check_run_memory(prompt.layout, config, dims, 1, args.max_new_tokens, dtype.itemsize, synthetic=False)

@@ -63,6 +63,12 @@ class MediaBuild:
     modal_token: str
     sources: dict = field(default_factory=dict)
 
+    @classmethod
+    def from_parts(cls, spec, parts) -> "MediaBuild":
+        """`spec`'s media settings (models.registry.ModelSpec) with `parts` (models.media_parts.MediaParts)."""
+        return cls(parts.vision, parts.audio, parts.tokenizer, spec.video, spec.audio, spec.placeholder_id,
+                   parts.modal_token, parts.sources)
+
 
 @contextmanager
 def _terminate_as_interrupt():

@@ -7,9 +7,10 @@ Accepted formats (the family is read from config.json `model_type`):
   (`model.vision_tower.*`, `model.mm_projector*`, `model.audio_tower.*`,
   `speech_encoder.*`, `speech_Qformer.*`, ...), which are skipped and reported.
 
-Only safetensors are read (`model.safetensors`, or the shards named by
-`model.safetensors.index.json`): pickle files (`*.bin`, `*.pt`) are refused because
-loading them can run arbitrary code. Nothing is downloaded and no remote code runs.
+The decoder is read from safetensors only (`model.safetensors`, or the shards named by
+`model.safetensors.index.json`): a snapshot with only pickle files (`*.bin`, `*.pt`) for it
+is refused. The media path's `.bin` parts (VideoLLaMA2-AV's audio tower and projector) are
+read elsewhere, weights only (`weights_only.py`). Nothing is downloaded and no remote code runs.
 """
 
 from __future__ import annotations

@@ -55,6 +55,23 @@ def _from_bin(file: Path, prefixes: tuple[str, ...]) -> Part:
     return Part(raw, f"{len(raw)} tensors from {file.name} ({HOW})")
 
 
+def has_keys(directory: Path, prefix: str) -> bool:
+    """Whether the snapshot's safetensors hold any key under `prefix` (headers only, no tensor read)."""
+    return any(key.startswith(prefix) for file in safetensors_files(directory) for key in safetensors_shapes(file))
+
+
+def missing_part(directory: Path, name: str, prefix: str, bin_file: str | None = None) -> FastAVError:
+    where = f" and no {bin_file} file" if bin_file else ""
+    return FastAVError(f"{directory} lacks the {name}: no {prefix}* weights in its safetensors{where}; "
+                       "the media path needs it: use the complete snapshot (or build with --decoder-only)")
+
+
+def check_part(directory: Path, name: str, prefix: str, bin_file: str | None = None) -> None:
+    """One line naming the part when the snapshot has neither its keys nor its .bin file."""
+    if not has_keys(directory, prefix) and not (bin_file and (directory / bin_file).is_file()):
+        raise missing_part(directory, name, prefix, bin_file)
+
+
 def read_part(directory: Path, name: str, prefix: str, bin_file: str | None = None,
               bin_prefixes: tuple[str, ...] = ()) -> Part:
     """The tensors of part `name`: the safetensors keys under `prefix`, else the `bin_file` beside them.
@@ -66,9 +83,7 @@ def read_part(directory: Path, name: str, prefix: str, bin_file: str | None = No
         return part
     if bin_file is not None and (directory / bin_file).is_file():
         return _from_bin(directory / bin_file, (prefix, *bin_prefixes))
-    where = f" and no {bin_file} file" if bin_file else ""
-    raise FastAVError(f"{directory} lacks the {name}: no {prefix}* weights in its safetensors{where}; "
-                      f"the media path needs it: use the complete snapshot")
+    raise missing_part(directory, name, prefix, bin_file)
 
 
 def load_into(module: torch.nn.Module, part: Part, name: str, directory: Path) -> None:

@@ -21,7 +21,7 @@ from torch import nn
 
 from ..errors import FastAVError
 from .encoders import audio_projector, beats, siglip_tower, stc_connector
-from .snapshot_parts import Part, load_into, read_part
+from .snapshot_parts import Part, check_part, has_keys, load_into, read_part
 
 VISION_TOWER, VISION_PROJECTOR, AUDIO_TOWER, AUDIO_PROJECTOR = (
     "vision tower", "vision projector", "audio tower", "audio projector")
@@ -138,12 +138,6 @@ def _siglip_config(directory: Path, config: dict, vision_tower: Path | None):
     return siglip_tower.real_siglip_config()
 
 
-def _has_keys(directory: Path, prefix: str) -> bool:
-    from .checkpoint import safetensors_files, safetensors_shapes
-
-    return any(key.startswith(prefix) for file in safetensors_files(directory) for key in safetensors_shapes(file))
-
-
 # config.json key with BEATs' settings. VideoLLaMA2's snapshots have none (the tower is always BEATs'
 # default configuration); the tiny snapshots the tests write carry their tiny tower's settings here.
 BEATS_CONFIG_KEY = "fastav_beats_config"
@@ -164,10 +158,7 @@ def _check_parts_present(directory: Path) -> None:
     for name, prefix, bin_file in ((VISION_PROJECTOR, stc_connector.CHECKPOINT_PREFIX, None),
                                    (AUDIO_TOWER, beats.CHECKPOINT_PREFIX, "audio_tower.bin"),
                                    (AUDIO_PROJECTOR, audio_projector.CHECKPOINT_PREFIX, "mm_projector_a.bin")):
-        if not _has_keys(directory, prefix) and not (bin_file and (directory / bin_file).is_file()):
-            where = f" and no {bin_file} file" if bin_file else ""
-            raise FastAVError(f"{directory} lacks the {name}: no {prefix}* weights in its safetensors{where}; "
-                              "the media path needs it: use the complete snapshot (or build with --decoder-only)")
+        check_part(directory, name, prefix, bin_file)
 
 
 def load_encoders(directory: str | Path, decoder_hidden: int, vision_tower: str | Path | None = None) -> LoadedEncoders:
@@ -193,7 +184,7 @@ def load_encoders(directory: str | Path, decoder_hidden: int, vision_tower: str 
     sources = {}
 
     tower_dir = vision_tower
-    if tower_dir is None and not _has_keys(directory, siglip_tower.CHECKPOINT_PREFIX):
+    if tower_dir is None and not has_keys(directory, siglip_tower.CHECKPOINT_PREFIX):
         # Not in the shards: a local `mm_vision_tower` directory may hold them, as upstream loads it.
         tower_dir = _local_tower(directory, str(config.get("mm_vision_tower", "")))
         if tower_dir is None:

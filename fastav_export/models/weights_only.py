@@ -23,7 +23,7 @@ HOW = "torch.load(weights_only=True): tensors only, no code run"
 def load_weights_only(path: str | Path) -> dict[str, torch.Tensor]:
     """key -> tensor (CPU) of a `torch.save`d state dict, or one FastAVError line.
 
-    A file holding anything but tensors in (nested) dicts is refused, naming the file.
+    A file holding anything but a flat dict of named tensors is refused, naming the file.
     """
     path = Path(path)
     if not path.is_file():
@@ -39,23 +39,8 @@ def load_weights_only(path: str | Path) -> dict[str, torch.Tensor]:
     except Exception as exc:  # a truncated or non-torch file: torch raises RuntimeError, EOFError, ...
         raise FastAVError(f"cannot read {path.name} as torch.save weights ({type(exc).__name__}): "
                           "re-download the snapshot") from None
-    return _flat_tensors(data, path.name)
-
-
-def _flat_tensors(data, name: str, prefix: str = "") -> dict[str, torch.Tensor]:
-    """A (possibly nested, e.g. {"state_dict": {...}}) dict of tensors flattened to dotted keys."""
-    if not isinstance(data, dict):
-        raise FastAVError(f"{name} holds a {type(data).__name__}, not a state dict of tensors: "
-                          "re-save it as a plain state dict")
-    out = {}
-    for key, value in data.items():
-        if not isinstance(key, str):
-            raise FastAVError(f"{name} has a non-string key {key!r}: re-save it as a plain state dict")
-        if isinstance(value, torch.Tensor):
-            out[prefix + key] = value
-        elif isinstance(value, dict):
-            out.update(_flat_tensors(value, name, f"{prefix}{key}."))
-        else:
-            raise FastAVError(f"{name} holds a {type(value).__name__} at {prefix + key!r}, not a tensor: "
-                              "re-save it as a plain state dict")
-    return out
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                             for k, v in data.items()):
+        raise FastAVError(f"{path.name} is not a flat state dict of named tensors: re-save it as one "
+                          "(torch.save(module.state_dict(), ...))")
+    return data

@@ -31,10 +31,12 @@ class Answer:
 
 
 def stream_answer(backend, inputs_embeds: torch.Tensor, max_new_tokens: int, stop_ids,
-                  timings: dict[str, float] | None = None, on_prefill=None) -> Iterator[int]:
+                  timings: dict[str, float] | None = None, on_prefill=None,
+                  cancelled=lambda: False) -> Iterator[int]:
     """Yield greedy token ids of one prompt ([1, N, D]) until a stop id (yielded too) or `max_new_tokens`.
 
     timings: filled with `prefill` and `decode` seconds. on_prefill(PrefillOutput): called once.
+    cancelled: asked after each token; True ends the stream (a served request whose client left).
     """
     timings = {} if timings is None else timings
     started = time.perf_counter()
@@ -47,7 +49,7 @@ def stream_answer(backend, inputs_embeds: torch.Tensor, max_new_tokens: int, sto
     for next_ids in greedy_steps(backend, prefill, max_new_tokens):
         token = int(next_ids[0])
         yield token
-        if token in stops:
+        if token in stops or cancelled():
             break
     timings["decode"] = time.perf_counter() - started
 

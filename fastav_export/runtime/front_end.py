@@ -55,6 +55,15 @@ class FrontEnd(Closing):
         return cls(media.video, media.audio, encoders, load_tokenizer(manifest.file(media.tokenizer)),
                    media.placeholder_id, media.modal_token, manifest.layout)
 
+    @classmethod
+    def from_parts(cls, spec, parts, layout: TokenLayout | None = None) -> "FrontEnd":
+        """The reference's front end: `spec`'s media settings (models.registry.ModelSpec) and the torch
+        encoders and tokenizer of `parts` (models.media_parts.MediaParts), on `layout` (default: spec's)."""
+        from .encoders import TorchEncoders
+
+        return cls(spec.video, spec.audio, TorchEncoders(parts.vision, parts.audio), parts.tokenizer,
+                   spec.placeholder_id, parts.modal_token, layout or spec.default_layout())
+
     def stop_ids(self) -> list[int]:
         from ..text.tokenizer import end_of_turn_ids
 

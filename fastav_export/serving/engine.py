@@ -21,8 +21,8 @@ from ..closing import Closing
 from ..contract.flops import flops_report
 from ..engine.manifest import EngineManifest, load_engine_dir
 from ..models import placeholder_id_for
+from ..runtime.answer import stream_answer
 from ..runtime.backends import open_engine_backend, open_graphs
-from ..runtime.generation import greedy_steps
 from .request import MEDIA, QUESTION, ServingRequest, parse_media_request, parse_request
 
 log = logging.getLogger("fastav_export")
@@ -121,12 +121,13 @@ class ServedEngine(Closing):
         text = backend.embed(request.text_ids()[None])
         if hasattr(text, "cpu"):  # a torch tensor, possibly on the GPU (TensorRT backend)
             text = text.float().cpu().numpy()
-        return request.splice(np.asarray(text)[0])
+        return request.splice(np.asarray(text)[0]).numpy()
 
     def stream(self, request: ServingRequest, cancelled: Callable[[], bool] = lambda: False) -> Iterator[int]:
-        """Greedy decoding, one token id at a time (`generation.greedy_steps`, as `run` decodes).
+        """Greedy decoding, one token id at a time (`runtime.answer.stream_answer`, as `run` decodes),
+        ending at a stop id of the request.
 
-        cancelled: asked before prefill and before each next step; when it says True the
+        cancelled: asked before prefill and after each token; when it says True the
         stream ends early, so a cancelled request stops costing compute.
         """
         import torch
@@ -135,12 +136,7 @@ class ServedEngine(Closing):
             return
         backend = self._backend(request.layout, request.config)
         embeds = torch.from_numpy(self.inputs_embeds(request, backend))
-        prefill = backend.prefill(embeds, max_new_tokens=request.max_new_tokens)
-        for next_ids in greedy_steps(backend, prefill, request.max_new_tokens):
-            token = int(next_ids[0])
-            yield token
-            if token in request.stop_ids or cancelled():
-                return
+        yield from stream_answer(backend, embeds, request.max_new_tokens, request.stop_ids, cancelled=cancelled)
 
     def summary(self, request: ServingRequest) -> Summary:
         backend = self._backend(request.layout, request.config)

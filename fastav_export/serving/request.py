@@ -29,6 +29,7 @@ from ..contract.pruning_config import PruningConfig
 from ..engine.manifest import EngineManifest
 from ..engine.requests import check_request
 from ..errors import FastAVError
+from ..runtime.prompt_embeds import Prompt
 from ..user_io.embeds_file import require_finite
 from ..user_io.json_input import parse_json
 
@@ -53,36 +54,17 @@ def request_field(setting: str) -> str:
 
 
 @dataclass(frozen=True)
-class ServingRequest:
-    """A validated request.
+class ServingRequest(Prompt):
+    """A validated request: the decoder's prompt (`runtime.prompt_embeds.Prompt`: input_ids [N] with
+    placeholders, mm_embeds [M, D] float32, the layout; `text_ids()`, `splice()`) and how to generate.
 
-    input_ids:  [N] int64, placeholders at the layout's video/audio positions.
-    mm_embeds:  [M, D] float32, one row per placeholder, in order.
-    layout, config: the request's layout and resolved pruning config (cache key of the backend).
-    stop_ids:   ids that end generation (the end-of-turn token of a media request's answer).
+    config:   the resolved pruning config (with the layout, the cache key of the backend).
+    stop_ids: ids that end generation (the end-of-turn token of a media request's answer).
     """
 
-    input_ids: np.ndarray
-    mm_embeds: np.ndarray
-    layout: TokenLayout
     config: PruningConfig
     max_new_tokens: int
     stop_ids: tuple[int, ...] = ()  # media requests: generation ends at the end of the turn
-
-    @property
-    def multimodal(self) -> np.ndarray:
-        """[N] bool: the positions that take a row of mm_embeds."""
-        return self.layout.kind_codes() != KIND_CODES["text"]
-
-    def text_ids(self) -> np.ndarray:
-        """[N] int64 with the placeholders replaced by 0, ready for the embed graph."""
-        return np.where(self.multimodal, 0, self.input_ids)
-
-    def splice(self, text_embeds: np.ndarray) -> np.ndarray:
-        """text_embeds [N, D] (the embed graph on text_ids()) -> inputs_embeds [1, N, D] float32."""
-        embeds = np.array(text_embeds, dtype=np.float32)
-        embeds[self.multimodal] = self.mm_embeds
-        return embeds[None]
 
 
 def _scalar(inputs: dict, name: str, kind):

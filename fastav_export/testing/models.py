@@ -44,9 +44,7 @@ def build_tiny_engine(out, name: str, precision: str = "fp32", rollout: bool = T
     if media:
         from ..models.media_parts import load_media_parts
 
-        parts = load_media_parts(spec, spec.dims)
-        media_build = MediaBuild(parts.vision, parts.audio, parts.tokenizer, spec.video, spec.audio,
-                                 spec.placeholder_id, parts.modal_token, parts.sources)
+        media_build = MediaBuild.from_parts(spec, load_media_parts(spec, spec.dims))
     model = tiny_model(name)
     dtype = TORCH_DTYPES[precision]
     if dtype != torch.float32:

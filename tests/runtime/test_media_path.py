@@ -18,7 +18,7 @@ from fastav_export.contract.layout import KIND_CODES
 from fastav_export.engine.manifest import AUDIO_ENCODER, VISION
 from fastav_export.models import get_model_spec
 from fastav_export.models.media_parts import load_media_parts
-from fastav_export.runtime.encoders import OrtEncoders, TorchEncoders
+from fastav_export.runtime.encoders import OrtEncoders
 from fastav_export.runtime.front_end import FrontEnd
 from fastav_export.testing.models import tiny_model
 
@@ -36,9 +36,7 @@ def engine(tiny_engine):
 @pytest.fixture(scope="module")
 def torch_front():
     spec = get_model_spec(MODEL)
-    parts = load_media_parts(spec, spec.dims)
-    return FrontEnd(spec.video, spec.audio, TorchEncoders(parts.vision, parts.audio), parts.tokenizer,
-                    spec.placeholder_id, parts.modal_token, spec.default_layout())
+    return FrontEnd.from_parts(spec, load_media_parts(spec, spec.dims))
 
 
 def _run(capsys, tmp_path, clip, name, *argv):
