@@ -72,3 +72,28 @@ def tolerance(text: str) -> float:
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"{text} must be a finite number >= 0")
     return value
+
+
+MAX_CLIP_SECONDS = 24 * 3600.0  # a day of video: far beyond any model's positions, and still a float
+
+
+def clip_seconds(text: str) -> float:
+    """A clip's duration: a finite number of seconds in (0, one day]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or not 0 < value <= MAX_CLIP_SECONDS:
+        raise argparse.ArgumentTypeError(f"{text} must be a number of seconds in (0, {MAX_CLIP_SECONDS:g}]")
+    return value
+
+
+def window_seconds(text: str) -> float:
+    """video-SALMONN 2's Q-Former window: a number of seconds in (0, 30]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or not 0 < value <= 30:
+        raise argparse.ArgumentTypeError(f"{text} must be a number of seconds in (0, 30]")
+    return value

@@ -26,11 +26,12 @@ from .. import __version__
 from ..contract import graph_io
 from ..contract.dims import DecoderDims
 from ..contract.graph_io import FLAVOURS
+from ..contract.interleave import FrameInterleave
 from ..contract.layout import TokenLayout
 from ..contract.precision import ONNX_TYPES, PRECISIONS
 from ..contract.pruning_config import PruningConfig
 from ..errors import FastAVError
-from ..media.settings import AudioSettings, VideoSettings
+from ..media.settings import AUDIO_FEATURES, AudioSettings, VideoSettings
 from ..user_io.json_input import read_json_file
 
 FORMAT = "fastav-engine"
@@ -101,6 +102,10 @@ class MediaSection:
                (fbank [1, T, M] -> audio_embeds [Ta, D]) graphs, fp32 (ONNX Runtime on the CPU).
     tokenizer: the directory (relative) with the snapshot's tokenizer files and chat template.
     placeholder_id, modal_token: how the prompt marks the media rows (`<video>` -> -201).
+    interleave: video-SALMONN 2's per-frame layout rule (the media rows' counts follow each clip's
+               duration); None: every clip fills the built layout's media rows.
+    options:   the model's settings that are not in its checkpoint's config (window, pooling, ...),
+               as the build used them.
     """
 
     video: VideoSettings
@@ -111,12 +116,19 @@ class MediaSection:
     modal_token: str
     sources: dict = field(default_factory=dict)  # part -> where its weights came from (the loading report)
     engines: dict[str, str] = field(default_factory=dict)  # encoder -> TensorRT engine file (--backend trt)
+    interleave: FrameInterleave | None = None
+    options: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return {"video": self.video.to_json(), "audio": self.audio.to_json(),
+        data = {"video": self.video.to_json(), "audio": self.audio.to_json(),
                 "encoders": {name: asdict(entry) for name, entry in self.encoders.items()},
                 "tokenizer": self.tokenizer, "placeholder_id": self.placeholder_id,
                 "modal_token": self.modal_token, "sources": self.sources, "engines": self.engines}
+        if self.interleave is not None:
+            data["interleave"] = self.interleave.to_json()
+        if self.options:
+            data["options"] = self.options
+        return data
 
     @classmethod
     def from_json(cls, data: dict) -> "MediaSection":
@@ -124,7 +136,9 @@ class MediaSection:
                    {name: GraphEntry(entry["onnx"], entry["inputs"], entry["outputs"])
                     for name, entry in data["encoders"].items()},
                    data["tokenizer"], data["placeholder_id"], data["modal_token"], data.get("sources", {}),
-                   data.get("engines", {}))
+                   data.get("engines", {}),
+                   FrameInterleave.from_json(data["interleave"]) if data.get("interleave") else None,
+                   data.get("options", {}))
 
 
 @dataclass
@@ -380,14 +394,18 @@ def _real(value, where):
 
 MEDIA_SCHEMA = {
     "video": {"num_frames": _count, "image_size": _count, "image_mean": _list_of(_real),
-              "image_std": _list_of(_real)},
-    "audio": {"sample_rate": _count, "seconds": _number, "mel_bins": _count},
+              "image_std": _list_of(_real), "fps": optional(_number)},
+    "audio": {"sample_rate": _count, "seconds": _number, "mel_bins": _count,
+              "features": optional(_one_of(AUDIO_FEATURES))},
     "encoders": {VISION: GRAPH_SCHEMA, AUDIO_ENCODER: GRAPH_SCHEMA},
     "tokenizer": _relative_path,
     "placeholder_id": _integer,
     "modal_token": _string,
     "sources": optional(_object),
     "engines": optional(_mapping_of(_relative_path)),
+    "interleave": optional({"video_per_frame": _count, "window_seconds": _number, "fps": _number,
+                            "max_frames": _count, "chunk_seconds": _number, "encoder_frames": _count}),
+    "options": optional(_object),
 }
 MANIFEST_SCHEMA = {
     "format": _equals(FORMAT),

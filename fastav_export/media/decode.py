@@ -99,6 +99,31 @@ def _decode_wanted(source: Source, wanted: list[int]) -> tuple[dict[int, np.ndar
     return kept, decoded
 
 
+def video_rate(source: Source) -> tuple[int, float]:
+    """(frames, frames per second) of the first video stream: the count from the demuxer, the rate
+    from the stream's average (FastAVError for a stream that states none)."""
+    with _opened(source) as (container, name):
+        stream = _video_stream(container, name)
+        rate = stream.average_rate or stream.guessed_rate
+    if not rate or float(rate) <= 0:
+        raise FastAVError(f"{_label(source)} does not state its frame rate: re-encode it (e.g. with ffmpeg) "
+                          "and try again")
+    return _count_frames(source), float(rate)
+
+
+def read_frames_at_fps(source: Source, fps: float, max_frames: int) -> tuple[np.ndarray, float]:
+    """([F, H, W, 3] uint8 RGB, the clip's seconds): one frame per 1/fps seconds, at most `max_frames`
+    (`sample_at_fps`); the seconds are frames / native rate, as upstream measures a clip."""
+    from .frames import sample_at_fps
+
+    total, rate = video_rate(source)
+    wanted = sample_at_fps(total, rate, fps, max_frames)
+    kept, _ = _decode_wanted(source, wanted)
+    if len(kept) != len(set(wanted)):
+        raise FastAVError(f"{_label(source)} could not be decoded to its last frame: re-encode it and try again")
+    return np.stack([kept[i] for i in wanted]), total / rate
+
+
 def read_video_frames(source: Source, num_frames: int) -> np.ndarray:
     """[num_frames, H, W, 3] uint8 RGB: the frames at `sample_frame_indices(total, num_frames)`.
 

@@ -37,6 +37,22 @@ def sample_frame_indices(total_frames: int, num_frames: int) -> list[int]:
     return [int(i) for i in np.round(middles + 1e-6)]
 
 
+def sample_at_fps(total_frames: int, native_fps: float, fps: float, max_frames: int) -> list[int]:
+    """Indices of one frame per 1/fps seconds (video-SALMONN 2's sampling; av_dataset.py upstream).
+
+    Every round(native_fps / fps)-th frame from the first (at least every frame); when that gives
+    more than `max_frames`, `max_frames` indices spread evenly from the first frame to the last
+    (numpy's linspace truncated to int, as upstream's `dtype=int`).
+    """
+    if total_frames < 1:
+        raise FastAVError("cannot sample frames from a video with no frames: pass a video with content")
+    step = max(round(native_fps / fps), 1)
+    indices = list(range(0, total_frames, step))
+    if len(indices) > max_frames:
+        indices = [int(i) for i in np.linspace(0, total_frames - 1, max_frames).astype(int)]
+    return indices
+
+
 def padding_colour(image_mean: tuple[float, float, float]) -> tuple[int, int, int]:
     """The 0-255 fill colour upstream pads with: each mean truncated, int(m * 255) (0.5 -> 127)."""
     return tuple(int(m * 255) for m in image_mean)

@@ -11,12 +11,15 @@ from dataclasses import asdict, dataclass
 # Kaldi's default framing, which both VideoLLaMA2's and BEATs' filterbanks use: 25 ms windows every 10 ms.
 FRAME_LENGTH_MS = 25.0
 FRAME_SHIFT_MS = 10.0
+AUDIO_FEATURES = ("fbank", "whisper")
 
 
 @dataclass(frozen=True)
 class VideoSettings:
-    """num_frames:  frames sampled uniformly over the clip.
+    """num_frames:  frames sampled uniformly over the clip (with `fps`: the most frames).
     image_size:  side of the square image the processor resizes each frame to.
+    fps:         None: always num_frames frames; else one frame per 1/fps seconds of the clip,
+                 spread uniformly over it when that would exceed num_frames (video-SALMONN 2).
     image_mean, image_std: the processor's per-channel normalisation (also the padding colour, as
                  0-255 values of the mean, when a frame is padded to a square)."""
 
@@ -24,25 +27,34 @@ class VideoSettings:
     image_size: int
     image_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     image_std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    fps: float | None = None
 
     def to_json(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        if self.fps is None:  # a fixed frame count: manifests written before fps existed read the same
+            del data["fps"]
+        return data
 
     @classmethod
     def from_json(cls, data: dict) -> "VideoSettings":
+        fps = data.get("fps")
         return cls(int(data["num_frames"]), int(data["image_size"]), tuple(data["image_mean"]),
-                   tuple(data["image_std"]))
+                   tuple(data["image_std"]), None if fps is None else float(fps))
 
 
 @dataclass(frozen=True)
 class AudioSettings:
     """sample_rate: Hz of the mono waveform the features are computed from.
-    seconds:     the waveform is cut or zero-padded to this length (VideoLLaMA2-AV: 30 s).
-    mel_bins:    filterbank channels."""
+    seconds:     the waveform is cut or zero-padded to this length (VideoLLaMA2-AV: 30 s); with Whisper
+                 features, the length of each chunk the waveform is cut into.
+    mel_bins:    filterbank channels.
+    features:    "fbank": Kaldi's log-mel filterbank of one window (VideoLLaMA2-AV's BEATs);
+                 "whisper": Whisper's log-mel features of each 30 s chunk (video-SALMONN 2)."""
 
     sample_rate: int = 16_000
     seconds: float = 30.0
     mel_bins: int = 128
+    features: str = "fbank"
 
     @property
     def samples(self) -> int:
@@ -66,4 +78,5 @@ class AudioSettings:
 
     @classmethod
     def from_json(cls, data: dict) -> "AudioSettings":
-        return cls(int(data["sample_rate"]), float(data["seconds"]), int(data["mel_bins"]))
+        return cls(int(data["sample_rate"]), float(data["seconds"]), int(data["mel_bins"]),
+                   str(data.get("features", "fbank")))

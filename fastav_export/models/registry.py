@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..contract.dims import DecoderDims
+from ..contract.interleave import FrameInterleave
 from ..contract.layout import TokenLayout
 from ..contract.pruning_config import PruningConfig
 from ..errors import FastAVError
@@ -36,6 +37,8 @@ class ModelSpec:
     placeholder_id:   the token id that marks the video/audio rows in a prompt's input ids.
     video, audio:     the media preprocessing of the model's encoders (None: the model has no
                       media path yet, only the decoder).
+    interleave:       a per-frame layout whose counts follow the clip's duration (video-SALMONN 2);
+                      None: the media rows are the default layout's, whatever the clip.
     """
 
     name: str
@@ -49,6 +52,7 @@ class ModelSpec:
     placeholder_id: int = DEFAULT_PLACEHOLDER_ID
     video: VideoSettings | None = None
     audio: AudioSettings | None = None
+    interleave: FrameInterleave | None = None
 
     @property
     def has_media(self) -> bool:
