@@ -31,10 +31,12 @@ from .arg_types import positive_int, seed
 from .options import (
     add_model_arguments,
     add_pruning_arguments,
+    add_salmonn_arguments,
     check_layout_positions,
     load_decoder,
     pruning_source,
     resolve_model,
+    salmonn_options,
 )
 
 EXAMPLES = """examples:
@@ -55,6 +57,7 @@ QUESTION_ROOM = 256
 
 def add_arguments(parser) -> None:
     add_model_arguments(parser)
+    add_salmonn_arguments(parser)
     add_pruning_arguments(parser)
     group = parser.add_argument_group("build")
     precision = group.add_mutually_exclusive_group()
@@ -115,7 +118,11 @@ def main(args) -> int:
     if with_media and args.layout is not None:
         raise FastAVError("--layout replaces the model's layout, which its encoders fix: drop it, or add "
                           "--decoder-only")
-    default_tokens = layout.n_tokens + (QUESTION_ROOM if with_media else 0)
+    options = salmonn_options(args, spec)
+    if options is not None and not with_media:
+        raise FastAVError("--audio-window, --pool and --no-final-linear set up the encoders, which this build "
+                          "leaves out: drop them")
+    default_tokens = _longest_prompt(spec, layout, options) + (QUESTION_ROOM if with_media else 0)
     max_tokens = args.max_tokens if args.max_tokens is not None else default_tokens
     if max_tokens < layout.n_tokens:
         raise FastAVError(f"--max-tokens {max_tokens} is below the layout's {layout.n_tokens} tokens")
@@ -152,12 +159,26 @@ def main(args) -> int:
     return 0
 
 
+def _longest_prompt(spec, layout, options) -> int:
+    """Tokens of the longest prompt the model's encoders give: the layout's, or, where the media rows follow
+    the clip (video-salmonn2), those of a clip as long as its most frames (110 s at 1 fps)."""
+    if spec.interleave is None:
+        return layout.n_tokens
+    from ..models.video_salmonn2 import DEFAULT_OPTIONS, interleave
+
+    rule = interleave(spec.interleave.video_per_frame, options or DEFAULT_OPTIONS, spec.interleave.max_frames)
+    longest = rule.layout_for_duration(rule.max_frames / rule.fps, layout.segments[0].length,
+                                       layout.segments[-1].length)
+    return max(layout.n_tokens, longest.n_tokens)
+
+
 def _media_build(args, spec, dims):
     """The encoders and tokenizer to export beside the decoder, with the loading report printed."""
     from ..engine.build import MediaBuild
     from ..models.media_parts import load_media_parts
 
-    parts = load_media_parts(spec, dims, args.checkpoint, args.vision_tower, seed=args.seed)
+    parts = load_media_parts(spec, dims, args.checkpoint, args.vision_tower, seed=args.seed,
+                             options=salmonn_options(args, spec))
     print("loaded:")
     for part, where in parts.sources.items():
         print(f"  {part}: {where}")

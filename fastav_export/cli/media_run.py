@@ -92,13 +92,14 @@ def run_torch(args, spec, dims, config, dtype, device) -> int:
     from ..models.media_parts import load_media_parts
     from ..reference.torch_reference import TorchReference
     from ..runtime.front_end import FrontEnd
-    from .options import check_layout_positions, check_run_memory, load_decoder
+    from .options import check_layout_positions, check_run_memory, load_decoder, salmonn_options
 
     if spec is None or not spec.has_media:
         raise FastAVError(f"{getattr(spec, 'name', 'a plain Qwen2 checkpoint')} has no media path (encoders, "
-                          "tokenizer): use videollama2 or videollama2-tiny, or pass --embeds")
+                          "tokenizer): use videollama2, video-salmonn2 or their -tiny models, or pass --embeds")
     started = time.perf_counter()
-    parts = load_media_parts(spec, dims, args.checkpoint, args.vision_tower, seed=args.seed)
+    parts = load_media_parts(spec, dims, args.checkpoint, args.vision_tower, seed=args.seed,
+                             options=salmonn_options(args, spec))
     model = load_decoder(args, spec, dtype, device, args.attn_implementation)
     log.debug(f"loaded the model in {time.perf_counter() - started:.1f} s")
     front = FrontEnd.from_parts(spec, parts)

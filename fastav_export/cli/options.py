@@ -34,9 +34,38 @@ def add_model_arguments(parser: argparse.ArgumentParser, checkpoint: bool = True
                        help=f"registered model: {', '.join(model_names())} (default {default})")
     if checkpoint:
         group.add_argument("--checkpoint", metavar="DIR", type=Path,
-                           help="local Hugging Face snapshot (Qwen2, VideoLLaMA2 or video-SALMONN 2; safetensors)")
+                           help="local Hugging Face snapshot (Qwen2, VideoLLaMA2 or video-SALMONN 2; safetensors or "
+                                "weights-only .bin)")
     group.add_argument("--layout", metavar="FILE", type=Path,
                        help='token layout JSON: [{"kind": "text|video|audio", "length": N, "frame": F}, ...]')
+
+
+def add_salmonn_arguments(parser: argparse.ArgumentParser) -> None:
+    """video-SALMONN 2's settings that its checkpoint's config does not hold (defaults: the public scripts')."""
+    from .arg_types import window_seconds
+
+    group = parser.add_argument_group("video-salmonn2 (settings the checkpoint does not hold)")
+    group.add_argument("--audio-window", metavar="SECONDS", type=window_seconds,
+                       help="Q-Former window: one audio token per window of each 30 s chunk (default 0.5: 60 "
+                            "a chunk, as the public scripts; the code's default 1/3 gives 88)")
+    group.add_argument("--pool", choices=("max", "average"), help="2 x 2 pooling of the vision grid (default max)")
+    group.add_argument("--no-final-linear", action="store_true",
+                       help="leave out final_linear after speech_llama_proj (for checkpoints trained without it)")
+
+
+def salmonn_options(args, spec):
+    """SalmonnOptions from the flags (None when none is given: the defaults); one line for another family."""
+    given = [flag for flag, value in (("--audio-window", getattr(args, "audio_window", None)),
+                                      ("--pool", getattr(args, "pool", None)),
+                                      ("--no-final-linear", getattr(args, "no_final_linear", False))) if value]
+    if not given:
+        return None
+    if spec is None or spec.family != "video-salmonn2":
+        raise FastAVError(f"{', '.join(given)} apply to video-salmonn2 models only: drop them")
+    from ..models.video_salmonn2 import DEFAULT_OPTIONS, SalmonnOptions
+
+    return SalmonnOptions(args.audio_window or DEFAULT_OPTIONS.window_seconds, not args.no_final_linear,
+                          args.pool or DEFAULT_OPTIONS.pool_mode)
 
 
 def add_pruning_arguments(parser: argparse.ArgumentParser) -> None:

@@ -20,6 +20,7 @@ from typing import Callable
 
 from ..contract.dims import DecoderDims
 from ..contract.graph_io import DEFAULT_FLAVOUR
+from ..contract.interleave import FrameInterleave
 from ..contract.layout import TokenLayout
 from ..contract.pruning_config import PruningConfig
 from ..errors import FastAVError
@@ -62,12 +63,14 @@ class MediaBuild:
     placeholder_id: int
     modal_token: str
     sources: dict = field(default_factory=dict)
+    interleave: FrameInterleave | None = None  # video-SALMONN 2: the layout follows each clip
+    options: dict = field(default_factory=dict)  # settings not in the checkpoint's config
 
     @classmethod
     def from_parts(cls, spec, parts) -> "MediaBuild":
         """`spec`'s media settings (models.registry.ModelSpec) with `parts` (models.media_parts.MediaParts)."""
         return cls(parts.vision, parts.audio, parts.tokenizer, spec.video, spec.audio, spec.placeholder_id,
-                   parts.modal_token, parts.sources)
+                   parts.modal_token, parts.sources, parts.interleave, parts.options)
 
 
 @contextmanager
@@ -228,16 +231,22 @@ def _export_media(media: MediaBuild, directory: Path, check_ort: bool, step) -> 
     """Export the encoder graphs (fp32, one clip's static shapes) and save the tokenizer."""
     import torch
 
-    from ..export.encoder_graphs import AUDIO_IO, VISION_IO, export_encoder
+    from ..export.encoder_graphs import AUDIO_IO, VISION_IO, WHISPER_FEATURE_FRAMES, WHISPER_IO, export_encoder
 
     video, audio = media.video_settings, media.audio_settings
-    samples = {VISION: (media.vision.for_export(), torch.zeros(video.num_frames, 3, video.image_size,
-                                                               video.image_size), VISION_IO),
-               AUDIO_ENCODER: (media.audio, torch.zeros(1, audio.fbank_frames, audio.mel_bins), AUDIO_IO)}
+    # A model sampling frames at a rate takes any frame count, and Whisper features any chunk count:
+    # those graphs get a dynamic first axis, traced on 2 (so the exporter does not specialise it to 1).
+    frames = 2 if video.fps is not None else video.num_frames
+    audio_sample = (torch.zeros(2, audio.mel_bins, WHISPER_FEATURE_FRAMES) if audio.features == "whisper"
+                    else torch.zeros(1, audio.fbank_frames, audio.mel_bins))
+    audio_io = WHISPER_IO if audio.features == "whisper" else AUDIO_IO
+    samples = {VISION: (media.vision.for_export(), torch.zeros(frames, 3, video.image_size, video.image_size),
+                        VISION_IO, video.fps is not None),
+               AUDIO_ENCODER: (media.audio, audio_sample, audio_io, audio.features == "whisper")}
     encoders = {}
-    for name, (module, sample, io) in samples.items():
+    for name, (module, sample, io, dynamic) in samples.items():
         step(f"export {name}.onnx (encoder, fp32)")
-        graph = export_encoder(module, sample, name, io, directory / ONNX_DIR)
+        graph = export_encoder(module, sample, name, io, directory / ONNX_DIR, dynamic_first_axis=dynamic)
         if check_ort:
             from .ort_sessions import check_graph_loads
 
@@ -246,7 +255,7 @@ def _export_media(media: MediaBuild, directory: Path, check_ort: bool, step) -> 
     step("save the tokenizer")
     media.tokenizer.save_pretrained(str(directory / TOKENIZER_DIR))
     return MediaSection(video, audio, encoders, TOKENIZER_DIR, media.placeholder_id, media.modal_token,
-                        dict(media.sources))
+                        dict(media.sources), interleave=media.interleave, options=dict(media.options))
 
 
 def default_engine_dir(model_name: str, precision: str) -> Path:

@@ -1,7 +1,8 @@
 """Export the media encoders as ONNX graphs beside the decoder's.
 
-vision: pixel_values [F, 3, S, S] -> video_embeds [Tv, D] (the vision tower and its projector)
-audio:  fbank [1, T, M]           -> audio_embeds [Ta, D] (the audio tower and its projector)
+vision: pixel_values [F, 3, S, S]       -> video_embeds [Tv, D] (the vision tower and its projector)
+audio:  fbank [1, T, M]                 -> audio_embeds [Ta, D] (VideoLLaMA2-AV: BEATs and its projector)
+        input_features [C, 128, 3000]   -> audio_embeds [Ta, D] (video-SALMONN 2: Whisper, Q-Former, ...)
 
 VideoLLaMA2-AV's clip shapes are fixed by its media settings (F frames at S x S, T filterbank
 frames of a padded window), so its graphs are static. video-SALMONN 2 samples one frame a
@@ -22,6 +23,8 @@ from .topk_gather import OPSET
 
 VISION_IO = (["pixel_values"], ["video_embeds"])
 AUDIO_IO = (["fbank"], ["audio_embeds"])
+WHISPER_IO = (["input_features"], ["audio_embeds"])  # [C, 128, 3000] Whisper features -> [C * 60, D]
+WHISPER_FEATURE_FRAMES = 3000  # log-mel frames of one 30 s chunk
 
 
 def export_encoder(module: nn.Module, sample: torch.Tensor, name: str, io: tuple[list[str], list[str]],

@@ -2,15 +2,19 @@
 
 Accepted formats (the family is read from config.json `model_type`):
 * plain `Qwen2ForCausalLM` (`qwen2`);
-* VideoLLaMA2 (`videollama2_qwen2`) and video-SALMONN 2 (`video_salmonn_2`, or its
-  LLaVA-OneVision base `llava_qwen`): the same LLM keys plus encoder/projector weights
-  (`model.vision_tower.*`, `model.mm_projector*`, `model.audio_tower.*`,
-  `speech_encoder.*`, `speech_Qformer.*`, ...), which are skipped and reported.
+* VideoLLaMA2 (`videollama2_qwen2`) and video-SALMONN 2 (`video_salmonn_2`): the same LLM
+  keys plus encoder/projector weights (`model.vision_tower.*`, `model.mm_projector*`,
+  `model.audio_tower.*`, `speech_encoder.*`, `speech_Qformer.*`, ...), which are skipped and reported.
 
-The decoder is read from safetensors only (`model.safetensors`, or the shards named by
-`model.safetensors.index.json`): a snapshot with only pickle files (`*.bin`, `*.pt`) for it
-is refused. The media path's `.bin` parts (VideoLLaMA2-AV's audio tower and projector) are
-read elsewhere, weights only (`weights_only.py`). Nothing is downloaded and no remote code runs.
+The decoder is read from safetensors (`model.safetensors`, or the shards named by
+`model.safetensors.index.json`); where no safetensors file holds it, from `torch.save` files
+(`bin_weights.py`: the shards of `pytorch_model.bin.index.json`, `pytorch_model.bin`, or
+video-SALMONN 2's training output `all_parameters.bin`), read with torch.load(weights_only=True)
+only. Other pickle files (`*.pt`, `*.pth`, `*.ckpt`, `*.pkl`) are refused. Keys are canonicalised
+(DeepSpeed's `module.`, PEFT's `base_model.model.` and `.base_layer.`) and LoRA pairs merged into
+their weights (`state_keys.py`). The media path's `.bin` parts (VideoLLaMA2-AV's audio tower and
+projector) are read elsewhere, also weights only (`weights_only.py`). Nothing is downloaded and
+no remote code runs.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from ..errors import FastAVError
 from ..user_io.json_input import parse_json, read_json_file
 from ..user_io.memory import check_fits
 from .registry import family_for_model_type
+from .state_keys import canonical_key, is_lora_key, merge_lora, read_adapter_config
 
 LLM_PREFIXES = ("model.layers.", "model.embed_tokens.", "model.norm.", "lm_head.")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
@@ -42,6 +47,9 @@ class LoadedCheckpoint:
     family: str
     model_type: str
     skipped: dict[str, int] = field(default_factory=dict)  # key prefix -> tensors skipped
+    # Where the decoder came from: "model.safetensors", "all_parameters.bin, read with
+    # torch.load(weights_only=True); LoRA merged into 84 modules (alpha/r = 2)", ...
+    source: str = ""
 
     def describe_skipped(self) -> str:
         if not self.skipped:
@@ -70,7 +78,7 @@ def checkpoint_family(directory: str | Path) -> tuple[str, str]:
     if family is None:
         raise FastAVError(
             f"unsupported model_type {model_type!r} in {directory}/config.json: "
-            "fastav-export loads qwen2, videollama2_qwen2 and video_salmonn_2 / llava_qwen checkpoints"
+            "fastav-export loads qwen2, videollama2_qwen2 and video_salmonn_2 checkpoints"
         )
     return family, model_type
 
@@ -83,27 +91,37 @@ def _shard_name(name, index: Path) -> str:
     return name
 
 
-def safetensors_files(directory: Path) -> list[Path]:
+def index_shards(index: Path, what: str) -> list[Path]:
+    """The shard files that the `weight_map` of a Hugging Face index file names (`what`: "safetensors index")."""
+    data = read_json_file(index, what)
+    weight_map = data.get("weight_map") if isinstance(data, dict) else None
+    if not isinstance(weight_map, dict):
+        raise FastAVError(f"{index} is not a valid {what} (no weight_map object): re-download the snapshot")
+    files = sorted({index.parent / _shard_name(name, index) for name in weight_map.values()})
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:
+        raise FastAVError(f"{index.name} names missing shards {missing[:3]}: re-download the snapshot")
+    return files
+
+
+def safetensors_files(directory: Path, required: bool = True) -> list[Path]:
+    """The snapshot's safetensors files (the index's shards, else every *.safetensors).
+
+    None is one FastAVError line, or [] with required=False.
+    """
     index = directory / "model.safetensors.index.json"
     if index.is_file():
-        data = read_json_file(index, "safetensors index")
-        weight_map = data.get("weight_map") if isinstance(data, dict) else None
-        if not isinstance(weight_map, dict):
-            raise FastAVError(f"{index} is not a valid safetensors index (no weight_map object): "
-                              "re-download the snapshot")
-        files = sorted({directory / _shard_name(name, index) for name in weight_map.values()})
-        missing = [f.name for f in files if not f.is_file()]
-        if missing:
-            raise FastAVError(f"{index.name} names missing shards {missing[:3]}: re-download the snapshot")
-        return files
+        return index_shards(index, "safetensors index")
     files = sorted(directory.glob("*.safetensors"))
-    if files:
+    if files or not required:
         return files
     pickles = sorted(p.name for p in directory.iterdir() if p.suffix in PICKLE_SUFFIXES)
     if pickles:
         raise FastAVError(
-            f"{directory} holds only pickle weights ({', '.join(pickles[:3])}), which fastav-export refuses to load: "
-            "convert them to safetensors (e.g. save_pretrained(..., safe_serialization=True)) and try again"
+            f"{directory} has no safetensors weights, only pickle files ({', '.join(pickles[:3])}), and fastav-export "
+            "reads pickled weights only from a decoder's pytorch_model.bin (or its index's shards) or "
+            "all_parameters.bin, with torch.load(weights_only=True): convert them to safetensors "
+            "(e.g. save_pretrained(..., safe_serialization=True)) and try again"
         )
     raise FastAVError(f"{directory} has no *.safetensors weights")
 
@@ -168,7 +186,7 @@ def safetensors_shapes(file: Path) -> dict[str, tuple[str, tuple[int, ...]]]:
     return shapes
 
 
-def _component(key: str) -> str:
+def skipped_component(key: str) -> str:
     """The module a skipped tensor belongs to: `model.mm_projector`, `speech_encoder`, ..."""
     parts = key.split(".")
     return ".".join(parts[:2]) if parts[0] == "model" else parts[0]
@@ -183,59 +201,107 @@ def _expected_shapes(config) -> dict[str, tuple[int, ...]]:
     return {key: tuple(tensor.shape) for key, tensor in model.state_dict().items()}
 
 
-def load_qwen2_checkpoint(directory: str | Path, dtype=torch.float32, device="cpu",
-                          attn_implementation: str = "sdpa") -> LoadedCheckpoint:
-    """Read config.json and the decoder's safetensors weights into a Qwen2ForCausalLM.
+def _check_decoder(directory: Path, shapes: dict[str, tuple[int, ...]], expected: dict[str, tuple[int, ...]]):
+    """Missing, unexpected or mis-shaped decoder tensors (LoRA tensors aside: merge_lora checks those)."""
+    stored = {key: shape for key, shape in shapes.items() if not is_lora_key(key)}
+    missing, unexpected = sorted(expected.keys() - stored.keys()), sorted(stored.keys() - expected.keys())
+    if missing or unexpected:
+        what = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
+        raise FastAVError(f"{directory} does not hold a complete Qwen2 decoder ({what}): check the snapshot")
+    for key, shape in stored.items():
+        if shape != expected[key]:
+            raise FastAVError(f"{directory}: {key} has shape {list(shape)} but config.json implies "
+                              f"{list(expected[key])}: the config does not match the weights")
 
-    Shapes are checked against config.json from the safetensors headers, and the memory
-    the model needs against what is available, before any weight is read or allocated.
-    """
+
+def duplicate_key(where: str, name: str) -> FastAVError:
+    return FastAVError(f"{where} holds two tensors for the decoder's {name} (once module./base_model.model. "
+                       "prefixes are removed): re-save the checkpoint with one")
+
+
+def file_names(files: list[Path]) -> str:
+    names = [file.name for file in files]
+    return ", ".join(names) if len(names) <= 2 else f"{names[0]} ... {names[-1]} ({len(names)} files)"
+
+
+def _read_safetensors(directory: Path, headers: dict, expected: dict, tied: bool, parameters: int, what: str):
+    """(state, skipped, source) of the decoder in the safetensors files whose `headers` are given."""
     from safetensors import safe_open
 
+    stored, where, skipped = {}, {}, Counter()  # canonical key -> (dtype, shape), (file, stored key)
+    for file, shapes in headers.items():
+        for key, entry in shapes.items():
+            name = canonical_key(key)
+            if not name.startswith(LLM_PREFIXES):
+                skipped[skipped_component(name)] += 1
+            elif name in where:
+                raise duplicate_key(str(directory), name)
+            else:
+                stored[name], where[name] = entry, (file, key)
+    if tied:  # a stored lm_head copy is ignored
+        stored.pop("lm_head.weight", None)
+        where.pop("lm_head.weight", None)
+    _check_decoder(directory, {key: shape for key, (_, shape) in stored.items()}, expected)
+    read = sum(torch.Size(shape).numel() * SAFETENSORS_ITEMSIZE.get(kind, 4) for kind, shape in stored.values())
+    # The model is built in fp32 while the read tensors are still held, then cast.
+    check_fits(parameters * 4 + read, what, "use a machine with more memory")
+
+    state, files = {}, sorted({file for file, _ in where.values()})
+    for file in files:
+        try:
+            with safe_open(str(file), framework="pt") as handle:
+                for name, (holder, key) in where.items():
+                    if holder == file:
+                        state[name] = handle.get_tensor(key)
+        except Exception as exc:  # safetensors raises its own error types for corrupt files
+            raise FastAVError(f"cannot read {file.name}: {exc}; re-download or re-save the checkpoint") from None
+    return state, skipped, file_names(files)
+
+
+def load_qwen2_checkpoint(directory: str | Path, dtype=torch.float32, device="cpu",
+                          attn_implementation: str = "sdpa") -> LoadedCheckpoint:
+    """Read config.json and the decoder's weights into a Qwen2ForCausalLM.
+
+    From safetensors, shapes are checked against config.json from the headers, and the memory
+    the model needs against what is available, before any weight is read or allocated; from
+    `.bin` files, the memory from the file sizes before reading and the shapes before the
+    model is built. LoRA pairs are merged into their weights.
+    """
+    from .bin_weights import decoder_bin_files, read_bin_decoder  # bin_weights imports this module
     from .model_factory import make_qwen2
 
     directory = Path(directory)
     family, model_type = checkpoint_family(directory)
     config = qwen2_config_from(read_config(directory), f"{directory}/config.json")
     config._attn_implementation = attn_implementation
-
-    stored, skipped, files = {}, Counter(), {}
-    for file in safetensors_files(directory):
-        for key, (stored_dtype, shape) in safetensors_shapes(file).items():
-            if key.startswith(LLM_PREFIXES):
-                stored[key], files[key] = (stored_dtype, shape), file
-            else:
-                skipped[_component(key)] += 1
-    expected = _expected_shapes(config)
-    if config.tie_word_embeddings:  # lm_head is the embedding table; a stored copy is ignored
+    expected, tied = _expected_shapes(config), config.tie_word_embeddings
+    if tied:  # lm_head is the embedding table; a stored copy is ignored
         expected.pop("lm_head.weight")
-        stored.pop("lm_head.weight", None)
-    missing, unexpected = sorted(expected.keys() - stored.keys()), sorted(stored.keys() - expected.keys())
-    if missing or unexpected:
-        what = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
-        raise FastAVError(f"{directory} does not hold a complete Qwen2 decoder ({what}): check the snapshot")
-    for key, (_, shape) in stored.items():
-        if shape != expected[key]:
-            raise FastAVError(f"{directory}: {key} has shape {list(shape)} but config.json implies "
-                              f"{list(expected[key])}: the config does not match the weights")
     parameters = sum(torch.Size(shape).numel() for shape in expected.values())
-    read = sum(torch.Size(shape).numel() * SAFETENSORS_ITEMSIZE.get(kind, 4) for kind, shape in stored.values())
-    # The model is built in fp32 while the read tensors are still held, then cast.
-    check_fits(parameters * 4 + read, f"the decoder of {directory} ({parameters / 1e9:.2f} B parameters)",
-               "use a machine with more memory")
+    what = f"the decoder of {directory} ({parameters / 1e9:.2f} B parameters)"
 
-    state = {}
-    for file in sorted(set(files.values())):
-        try:
-            with safe_open(str(file), framework="pt") as handle:
-                for key in handle.keys():
-                    if key in stored:
-                        state[key] = handle.get_tensor(key)
-        except Exception as exc:  # safetensors raises its own error types for corrupt files
-            raise FastAVError(f"cannot read {file.name}: {exc}; re-download or re-save the checkpoint") from None
+    headers = {file: safetensors_shapes(file) for file in safetensors_files(directory, required=False)}
+    keys = [canonical_key(key) for shapes in headers.values() for key in shapes]
+    bins = [] if any(key.startswith(LLM_PREFIXES) for key in keys) else decoder_bin_files(directory)
+    if bins:
+        # torch.load reads whole files; the model is built in fp32 while they are still held.
+        check_fits(parameters * 4 + sum(file.stat().st_size for file in bins), what, "use a machine with more memory")
+        state, skipped = read_bin_decoder(bins)
+        skipped.update(skipped_component(key) for key in keys)  # safetensors of the encoders only
+        if tied:
+            state.pop("lm_head.weight", None)
+        _check_decoder(directory, {key: tuple(tensor.shape) for key, tensor in state.items()}, expected)
+        source = f"{file_names(bins)}, read with torch.load(weights_only=True)"
+    else:
+        if not headers:
+            safetensors_files(directory)  # raises: no weights at all, or only pickle files it does not read
+        state, skipped, source = _read_safetensors(directory, headers, expected, tied, parameters, what)
+    state, merged = merge_lora(state, directory)
+    if merged:
+        source += f"; LoRA merged into {merged} modules ({read_adapter_config(directory).describe()})"
 
     model = make_qwen2(config, dtype=torch.float32, device="cpu")
-    model.load_state_dict(state, strict=not config.tie_word_embeddings)
-    if config.tie_word_embeddings:
+    model.load_state_dict(state, strict=not tied)
+    if tied:
         model.lm_head.weight = model.model.embed_tokens.weight
-    return LoadedCheckpoint(model.to(device=device, dtype=dtype).eval(), family, model_type, dict(skipped))
+    return LoadedCheckpoint(model.to(device=device, dtype=dtype).eval(), family, model_type, dict(skipped), source)

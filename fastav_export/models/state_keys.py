@@ -61,7 +61,8 @@ def read_adapter_config(directory: Path) -> AdapterConfig:
     if not path.is_file():
         raise FastAVError(f"{directory} holds LoRA weights (lora_A/lora_B) but no {ADAPTER_CONFIG}, so their scale "
                           f"lora_alpha / r is unknown: add PEFT's {ADAPTER_CONFIG} with r and lora_alpha beside the "
-                          f"weights (video-SALMONN 2's public training scripts use r 128, lora_alpha 256), or {MERGE_IT}")
+                          "weights (video-SALMONN 2's public training scripts use r 128, lora_alpha 256), "
+                          f"or {MERGE_IT}")
     config = read_json_file(path, "LoRA adapter config")
     if not isinstance(config, dict):
         raise FastAVError(f"{path} holds a JSON {type(config).__name__}, not PEFT's object of adapter settings")

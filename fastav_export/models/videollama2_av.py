@@ -21,6 +21,7 @@ from torch import nn
 
 from ..errors import FastAVError
 from .encoders import audio_projector, beats, siglip_tower, stc_connector
+from .seeded_weights import draw_weights
 from .snapshot_parts import Part, check_part, has_keys, load_into, read_part
 
 VISION_TOWER, VISION_PROJECTOR, AUDIO_TOWER, AUDIO_PROJECTOR = (
@@ -86,16 +87,9 @@ def real_shapes(hidden: int) -> EncoderShapes:
 
 
 def random_encoders(shapes: EncoderShapes, seed: int = 0, std: float = 0.1) -> tuple[VisionEncoder, AudioEncoder]:
-    """Encoders with seeded N(0, std) weights (norm weights around 1), drawn in parameter-name order
-    from a CPU generator, so the same seed gives the same encoders anywhere."""
+    """Encoders with seeded N(0, std) weights (`seeded_weights.draw_weights`)."""
     vision, audio = shapes.build()
-    generator = torch.Generator().manual_seed(seed + 1)  # not the decoder's stream
-    with torch.no_grad():
-        for module in (vision, audio):
-            for name, param in sorted(module.named_parameters()):
-                values = torch.randn(param.shape, generator=generator)
-                is_norm = "norm" in name or name.endswith((".bn.weight", "layer_norm.weight"))
-                param.copy_(1.0 + 0.1 * values if is_norm and name.endswith("weight") else values * std)
+    draw_weights((vision, audio), seed, std)
     return vision, audio
 
 
@@ -106,7 +100,7 @@ class LoadedEncoders:
     sources: dict[str, str] = field(default_factory=dict)  # part -> where its weights came from
 
 
-def _local_tower(directory: Path, name: str) -> Path | None:
+def local_tower(directory: Path, name: str) -> Path | None:
     """`mm_vision_tower` as a local directory (absolute, or relative to the snapshot), as upstream's
     from_pretrained(name) also accepts; None for a hub id."""
     for candidate in (Path(name), directory / name):
@@ -115,7 +109,7 @@ def _local_tower(directory: Path, name: str) -> Path | None:
     return None
 
 
-def _siglip_config(directory: Path, config: dict, vision_tower: Path | None):
+def siglip_config(directory: Path, config: dict, vision_tower: Path | None):
     """SigLIP's config: from --vision-tower's (or a local `mm_vision_tower`'s) config.json, else
     so400m-patch14-384's when the snapshot names that hub id."""
     from transformers import SiglipVisionConfig
@@ -123,7 +117,7 @@ def _siglip_config(directory: Path, config: dict, vision_tower: Path | None):
     from .checkpoint import read_config
 
     name = str(config.get("mm_vision_tower", ""))
-    vision_tower = vision_tower if vision_tower is not None else _local_tower(directory, name)
+    vision_tower = vision_tower if vision_tower is not None else local_tower(directory, name)
     if vision_tower is not None:
         data = read_config(vision_tower)
         data = data.get("vision_config", data)  # a full SigLIP snapshot nests the tower's settings
@@ -171,7 +165,7 @@ def load_encoders(directory: str | Path, decoder_hidden: int, vision_tower: str 
     directory = Path(directory)
     vision_tower = Path(vision_tower) if vision_tower is not None else None
     config = read_config(directory)
-    siglip = _siglip_config(directory, config, vision_tower)
+    siglip = siglip_config(directory, config, vision_tower)
     select_layer = int(config.get("mm_vision_select_layer", siglip_tower.DEFAULT_SELECT_LAYER))
     projector_type = config.get("mm_projector_type", "stc_connector_v35")
     if projector_type != "stc_connector_v35":
@@ -186,7 +180,7 @@ def load_encoders(directory: str | Path, decoder_hidden: int, vision_tower: str 
     tower_dir = vision_tower
     if tower_dir is None and not has_keys(directory, siglip_tower.CHECKPOINT_PREFIX):
         # Not in the shards: a local `mm_vision_tower` directory may hold them, as upstream loads it.
-        tower_dir = _local_tower(directory, str(config.get("mm_vision_tower", "")))
+        tower_dir = local_tower(directory, str(config.get("mm_vision_tower", "")))
         if tower_dir is None:
             raise FastAVError(f"{directory} lacks the vision tower's weights (no {siglip_tower.CHECKPOINT_PREFIX}* "
                               f"tensors; its config names {config.get('mm_vision_tower')!r}): pass --vision-tower DIR, "

@@ -1,7 +1,9 @@
 """Everything before the decoder: a video, its audio and a question -> one `Prompt`.
 
 media (PyAV decode + the model's preprocessing) -> encoders -> the chat template and the
-tokenizer -> [prefix text][video rows][audio rows][suffix text] on the built layout.
+tokenizer -> [prefix text][media rows][suffix text]: VideoLLaMA2-AV's video then audio rows on
+the built layout, or video-SALMONN 2's per-frame [video][audio] rows on the layout of this
+clip's frames and duration (`interleave`).
 `FrontEnd.from_engine` needs only an engine directory; the torch reference builds one
 from the model's own modules and tokenizer.
 """
@@ -12,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 from ..closing import Closing
+from ..contract.interleave import FrameInterleave
 from ..contract.layout import TokenLayout
 from ..engine.manifest import EngineManifest
 from ..errors import FastAVError
@@ -23,7 +26,8 @@ from .prompt_embeds import Prompt, media_prompt
 @dataclass
 class FrontEnd(Closing):
     """video, audio: the preprocessing settings; encoders: TorchEncoders or OrtEncoders;
-    tokenizer: a transformers tokenizer with the model's chat template; layout: the built one."""
+    tokenizer: a transformers tokenizer with the model's chat template; layout: the built one;
+    interleave: the per-frame layout rule of a model whose media rows follow the clip (None: fixed)."""
 
     video_settings: VideoSettings
     audio_settings: AudioSettings
@@ -32,6 +36,7 @@ class FrontEnd(Closing):
     placeholder_id: int
     modal_token: str
     layout: TokenLayout
+    interleave: FrameInterleave | None = None
 
     def __post_init__(self):
         from ..media.frames import image_processor
@@ -49,11 +54,11 @@ class FrontEnd(Closing):
         media = manifest.media
         if media is None:
             raise FastAVError(f"{manifest.path} holds the decoder only (no encoders or tokenizer): rebuild it with "
-                              "`fastav-export build` for a model with a media path (videollama2, videollama2-tiny), "
+                              "`fastav-export build` for a model with a media path (videollama2, video-salmonn2 or their -tiny), "
                               "or send embeddings with --embeds")
         encoders = TrtEncoders(manifest) if backend == "trt" and media.engines else OrtEncoders(manifest, threads)
         return cls(media.video, media.audio, encoders, load_tokenizer(manifest.file(media.tokenizer)),
-                   media.placeholder_id, media.modal_token, manifest.layout)
+                   media.placeholder_id, media.modal_token, manifest.layout, media.interleave)
 
     @classmethod
     def from_parts(cls, spec, parts, layout: TokenLayout | None = None) -> "FrontEnd":
@@ -62,7 +67,7 @@ class FrontEnd(Closing):
         from .encoders import TorchEncoders
 
         return cls(spec.video, spec.audio, TorchEncoders(parts.vision, parts.audio), parts.tokenizer,
-                   spec.placeholder_id, parts.modal_token, layout or spec.default_layout())
+                   spec.placeholder_id, parts.modal_token, layout or spec.default_layout(), parts.interleave)
 
     def stop_ids(self) -> list[int]:
         from ..text.tokenizer import end_of_turn_ids
@@ -84,7 +89,13 @@ class FrontEnd(Closing):
         started = time.perf_counter()
         audio_rows = self.encoders.audio(tensors.fbank)
         seconds["audio_encoder"] = time.perf_counter() - started
-        return media_prompt(prefix, suffix, self.placeholder_id, self.layout, video_rows, audio_rows), seconds
+        layout = self.layout
+        if self.interleave is not None:
+            frames, clip = tensors.pixel_values.shape[0], tensors.clip_seconds
+            chunks = tensors.fbank.shape[0]
+            layout = self.interleave.media_layout(frames, chunks, clip, len(prefix), len(suffix))
+            audio_rows = self.interleave.arrange_audio(audio_rows, frames, clip)
+        return media_prompt(prefix, suffix, self.placeholder_id, layout, video_rows, audio_rows), seconds
 
     def close(self) -> None:
         self.encoders.close()

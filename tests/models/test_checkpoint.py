@@ -1,7 +1,7 @@
 """Checkpoint loading: tiny Qwen2 / VideoLLaMA2 / video-SALMONN 2 snapshots written into tmp_path.
 
-Each test writes the on-disk format by hand (config.json + safetensors, sharded or not)
-from a seeded tiny decoder and checks that `load_qwen2_checkpoint` rebuilds the same
+Each test writes the on-disk format by hand (config.json + safetensors, sharded or not, or
+`torch.save` .bin files) from a seeded tiny decoder and checks that `load_qwen2_checkpoint` rebuilds the same
 logits, names the family, reports the skipped encoder/projector tensors, and turns
 every bad snapshot into a one-line `FastAVError`.
 """
@@ -96,10 +96,32 @@ def write_videollama2(directory, model):
     return directory
 
 
-def write_pickle_only(directory, model):
+def write_pickle_only(directory, model, name: str = "model.pt"):
+    """A snapshot whose only weights are a pickle file that is never read (not a .bin name the loader knows)."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "config.json").write_text(json.dumps(config_dict(model, **VIDEOLLAMA2_EXTRA)))
-    (directory / "pytorch_model.bin").write_bytes(b"\x80\x04arbitrary bytes")
+    (directory / name).write_bytes(b"\x80\x04arbitrary bytes")
+    return directory
+
+
+def write_bin(directory, config: dict, tensors: dict, name: str = "pytorch_model.bin"):
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "config.json").write_text(json.dumps(config))
+    torch.save(tensors, directory / name)
+    return directory
+
+
+def write_bin_shards(directory, config: dict, tensors: dict, shards: int = 2):
+    """`tensors` as save_pretrained(..., safe_serialization=False) shards them, with pytorch_model.bin.index.json."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "config.json").write_text(json.dumps(config))
+    keys, weight_map = sorted(tensors), {}
+    for i in range(shards):
+        name = f"pytorch_model-{i + 1:05d}-of-{shards:05d}.bin"
+        part = {key: tensors[key] for key in keys[i::shards]}
+        torch.save(part, directory / name)
+        weight_map.update(dict.fromkeys(part, name))
+    (directory / "pytorch_model.bin.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
     return directory
 
 
@@ -125,6 +147,7 @@ def test_plain_qwen2_save_pretrained(tmp_path):
     model.save_pretrained(tmp_path / "qwen2", safe_serialization=True)
     loaded = load_qwen2_checkpoint(tmp_path / "qwen2")
     assert (loaded.family, loaded.model_type, loaded.skipped) == ("qwen2", "qwen2", {})
+    assert loaded.source == "model.safetensors"
     assert loaded.describe_skipped() == "no non-decoder weights"
     assert_same_logits(model, loaded.model)
 
@@ -138,6 +161,7 @@ def test_videollama2_sharded_skips_encoders_and_never_reads_pickles(tmp_path, mo
     assert loaded.skipped == {"model.vision_tower": 2, "model.mm_projector": 1,
                               "model.audio_tower": 1, "model.mm_projector_a": 2}
     assert "model.mm_projector_a.* (2 tensors)" in loaded.describe_skipped()
+    assert loaded.source == "model-00001-of-00002.safetensors, model-00002-of-00002.safetensors"
     assert_same_logits(model, loaded.model)
 
 
@@ -172,10 +196,87 @@ def test_tied_embeddings_without_lm_head(tmp_path):
     assert_same_logits(model, loaded.model)
 
 
+# ---- torch.save .bin files (read with torch.load(weights_only=True)) --------------------
+@pytest.mark.parametrize("tie", [False, True])
+def test_pytorch_model_bin(tmp_path, tie):
+    model = tiny_model(seed=6, tie=tie)
+    directory = write_bin(tmp_path / "bin", config_dict(model), llm_tensors(model))
+    loaded = load_qwen2_checkpoint(directory)
+    assert loaded.source == "pytorch_model.bin, read with torch.load(weights_only=True)"
+    assert (loaded.family, loaded.skipped) == ("qwen2", {})
+    assert_same_logits(model, loaded.model)
+
+
+def test_sharded_bin_with_index_skips_encoders(tmp_path):
+    model = tiny_model(seed=7)
+    config = config_dict(model, **VIDEOLLAMA2_EXTRA)
+    tensors = {**llm_tensors(model), **fake_tensors(VIDEOLLAMA2_ENCODERS)}
+    directory = write_bin_shards(tmp_path / "shards", config, tensors, shards=3)
+    (directory / "pytorch_model.bin").write_bytes(b"never read: the index comes first")
+    loaded = load_qwen2_checkpoint(directory)
+    assert loaded.source == ("pytorch_model-00001-of-00003.bin ... pytorch_model-00003-of-00003.bin (3 files), "
+                             "read with torch.load(weights_only=True)")
+    assert loaded.skipped == {"model.vision_tower": 2, "model.mm_projector": 1,
+                              "model.audio_tower": 1, "model.mm_projector_a": 2}
+    assert_same_logits(model, loaded.model)
+
+
+def test_safetensors_win_over_bin_files(tmp_path, monkeypatch):
+    model = tiny_model(seed=8)
+    directory = write_single(tmp_path / "both", config_dict(model), llm_tensors(model))
+    torch.save(llm_tensors(tiny_model(seed=9)), directory / "pytorch_model.bin")
+    monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load called although safetensors hold it"))
+    assert_same_logits(model, load_qwen2_checkpoint(directory).model)
+
+
+def test_decoder_in_bin_beside_encoder_safetensors(tmp_path):
+    model = tiny_model(seed=10)
+    directory = write_single(tmp_path / "split", config_dict(model, **VIDEOLLAMA2_EXTRA),
+                             fake_tensors(VIDEOLLAMA2_ENCODERS))
+    torch.save(llm_tensors(model), directory / "pytorch_model.bin")
+    loaded = load_qwen2_checkpoint(directory)
+    assert loaded.source.startswith("pytorch_model.bin") and sum(loaded.skipped.values()) == 6, loaded.skipped
+    assert_same_logits(model, loaded.model)
+
+
+class NotATensor:
+    pass
+
+
+def test_bin_holding_a_pickled_object_is_refused(tmp_path, capsys):
+    model = tiny_model()
+    directory = write_bin(tmp_path / "hostile", config_dict(model), {**llm_tensors(model), "extra": NotATensor()})
+    message = assert_one_line_error(directory, "refused pytorch_model.bin", "weights_only=True", "NotATensor")
+    assert "safetensors" in message
+    assert main(["run", "--checkpoint", str(directory)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_bad_bin_files_are_one_line(tmp_path):
+    model = tiny_model()
+    corrupt = write_bin(tmp_path / "corrupt", config_dict(model), llm_tensors(model))
+    (corrupt / "pytorch_model.bin").write_bytes((corrupt / "pytorch_model.bin").read_bytes()[:1000])
+    assert_one_line_error(corrupt, "cannot read pytorch_model.bin")
+    tensors = llm_tensors(model)
+    del tensors["model.norm.weight"]
+    partial = write_bin_shards(tmp_path / "partial", config_dict(model), tensors)
+    assert_one_line_error(partial, "missing ['model.norm.weight']")
+    (partial / "pytorch_model-00002-of-00002.bin").unlink()
+    assert_one_line_error(partial, "missing shards")
+    (partial / "pytorch_model.bin.index.json").write_text(json.dumps({"weight_map": {"x": "../escape.bin"}}))
+    assert_one_line_error(partial, "not a file name beside it")
+    mismatch = write_bin(tmp_path / "mismatch", config_dict(model, intermediate_size=96), llm_tensors(model))
+    assert_one_line_error(mismatch, "does not match the weights")
+    twice = {**llm_tensors(model), "module.model.norm.weight": llm_tensors(model)["model.norm.weight"]}
+    assert_one_line_error(write_bin(tmp_path / "twice", config_dict(model), twice), "two tensors", "model.norm.weight")
+
+
 # ---- errors --------------------------------------------------------------------------
-def test_pickle_only_checkpoint_is_refused(tmp_path):
-    directory = write_pickle_only(tmp_path / "pickle", tiny_model())
-    assert_one_line_error(directory, "pickle", "safetensors", "pytorch_model.bin")
+@pytest.mark.parametrize("name", ["model.pt", "model.pth", "model.ckpt", "weights.pkl", "adapter_model.bin"])
+def test_other_pickle_files_are_refused(tmp_path, monkeypatch, name):
+    directory = write_pickle_only(tmp_path / "pickle", tiny_model(), name)
+    monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load called on a pickle"))
+    assert_one_line_error(directory, "pickle", "safetensors", name, "pytorch_model.bin", "all_parameters.bin")
 
 
 def test_unsupported_missing_and_incomplete_checkpoints(tmp_path):
