@@ -26,13 +26,14 @@ def tiny_model(name: str, seed: int = 0, attn_implementation: str = "sdpa", dtyp
 
 
 def build_tiny_engine(out, name: str, precision: str = "fp32", rollout: bool = True, export_only: bool = False,
-                      max_tokens: int = 128, max_new_tokens: int = 20, backend: str = "ort",
+                      max_tokens: int | None = None, max_new_tokens: int = 20, backend: str = "ort",
                       flavour: str | None = None, media: bool = False):
     """Build `name`'s tiny seed model (seed 0) into `out` and return its manifest.
 
     With rollout=True the pre graph returns the importance, so the engine serves both
     global policies (positional just ignores it). media=True adds the encoders (seed 0) and the
-    tokenizer, as `fastav-export build` does for a model with a media path.
+    tokenizer, as `fastav-export build` does for a model with a media path. max_tokens: default 128,
+    256 with media (a question and video-salmonn2-tiny's longest clip fit).
     """
     import copy
     from dataclasses import replace
@@ -40,6 +41,7 @@ def build_tiny_engine(out, name: str, precision: str = "fp32", rollout: bool = T
     from ..engine.build import MediaBuild, build_engine
 
     spec = get_model_spec(name)
+    max_tokens = max_tokens or (256 if media else 128)
     media_build = None
     if media:
         from ..models.media_parts import load_media_parts

@@ -91,3 +91,78 @@ def write_tiny_videollama2_av_snapshot(directory: str | Path, seed: int = 0, aud
     (directory / "config.json").write_text(json.dumps(config, indent=2))
     write_tiny_tokenizer(directory, spec.dims.vocab_size, default_system=None)
     return directory
+
+
+def write_tiny_video_salmonn2_snapshot(directory: str | Path, seed: int = 0, weights: str = "safetensors",
+                                       vision_tower_in_shards: bool = True, lora: bool = False) -> Path:
+    """Write the tiny video-SALMONN 2 (the decoder of `video-salmonn2-tiny` seed 0, encoders of `seed`).
+
+    Keys as upstream's VideoSALMONN2ForCausalLM names them: the decoder and `model.vision_tower.*`,
+    `model.mm_projector.*`, `model.image_newline` under `model.`, the audio modules at the top level
+    (`speech_encoder.*`, `ln_speech.*`, `speech_Qformer.*`, `speech_query_tokens`, `speech_llama_proj.*`,
+    `final_linear.*`). weights: "safetensors" (sharded, with the index) or "all_parameters" (the training
+    script's `all_parameters.bin`: every key under DeepSpeed's `module.` and PEFT's `base_model.model.`).
+    lora: q/k/v_proj as PEFT LoRA pairs (zero B, so the merged decoder is the plain one) and an
+    adapter_config.json; the vision tower's config is a local SigLIP directory `mm_vision_tower` names.
+    """
+    from ..models.encoders import salmonn_vision
+    from ..models.video_salmonn2_av import AUDIO_CONFIG_KEY
+    from ..models.video_salmonn2_av import random_encoders as salmonn_encoders
+    from ..models.video_salmonn2_av import tiny_shapes as salmonn_shapes
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    spec = get_model_spec("video-salmonn2-tiny")
+    decoder = tiny_model(spec.name)
+    shapes = salmonn_shapes(spec.dims.hidden_size)
+    vision, audio = salmonn_encoders(shapes, seed)
+
+    siglip_dir = directory / TINY_SIGLIP_DIR
+    siglip_dir.mkdir(exist_ok=True)
+    full = shapes.siglip.to_dict()  # the SigLIP model before upstream deletes its last layer
+    full.update(num_hidden_layers=shapes.siglip.num_hidden_layers + 1, vision_use_head=True)
+    (siglip_dir / "config.json").write_text(json.dumps(full, indent=2))
+    tensors = _contiguous(decoder.state_dict())
+    tower = _contiguous(vision.tower.state_dict(), siglip_tower.CHECKPOINT_PREFIX)
+    if vision_tower_in_shards:
+        tensors.update(tower)
+    tensors.update(_contiguous(vision.projector.state_dict(), salmonn_vision.PROJECTOR_PREFIX))
+    tensors.update(_contiguous(audio.state_dict()))
+    if lora:
+        tensors = _with_lora(tensors, directory)
+    if weights == "safetensors":
+        write_shards(directory, tensors)
+    elif weights == "all_parameters":
+        torch.save({f"module.base_model.model.{key}": value for key, value in tensors.items()},
+                   directory / "all_parameters.bin")
+    else:
+        raise ValueError(f"weights must be safetensors or all_parameters, not {weights!r}")
+
+    config = json.loads(decoder.config.to_json_string(use_diff=False))
+    config.update({
+        "model_type": "video_salmonn_2", "architectures": ["VideoSALMONN2ForCausalLM"],
+        "mm_vision_tower": TINY_SIGLIP_DIR, "mm_hidden_size": shapes.siglip.hidden_size,
+        "mm_vision_select_layer": -2, "mm_projector_type": "mlp2x_gelu", "mm_spatial_pool_stride": 2,
+        "mm_spatial_pool_mode": "max", "mm_newline_position": "grid", "mm_pooling_position": "after",
+        AUDIO_CONFIG_KEY: shapes.audio.to_json(),
+    })
+    (directory / "config.json").write_text(json.dumps(config, indent=2))
+    write_tiny_tokenizer(directory, spec.dims.vocab_size, default_system=None)
+    return directory
+
+
+def _with_lora(tensors: dict[str, torch.Tensor], directory: Path, rank: int = 4) -> dict[str, torch.Tensor]:
+    """q/k/v_proj weights as PEFT stores them (`base_layer`, `lora_A.default`, `lora_B.default`), B zero."""
+    out = {}
+    for key, value in tensors.items():
+        module, _, kind = key.rpartition(".")
+        if module.endswith(("q_proj", "k_proj", "v_proj")) and module.startswith("model.layers."):
+            out[f"{module}.base_layer.{kind}"] = value
+            if kind == "weight":
+                out[f"{module}.lora_A.default.weight"] = torch.randn(rank, value.shape[1]) * 0.1
+                out[f"{module}.lora_B.default.weight"] = torch.zeros(value.shape[0], rank)
+        else:
+            out[key] = value
+    (directory / "adapter_config.json").write_text(json.dumps(
+        {"peft_type": "LORA", "r": rank, "lora_alpha": 2 * rank, "target_modules": ["q_proj", "k_proj", "v_proj"]}))
+    return out

@@ -8,7 +8,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fastav_export.errors import FastAVError
-from fastav_export.media.frames import pad_to_square, padding_colour, preprocess_frames, sample_frame_indices
+from fastav_export.media.frames import (
+    pad_to_square,
+    padding_colour,
+    preprocess_frames,
+    sample_at_fps,
+    sample_frame_indices,
+)
 from fastav_export.media.settings import VideoSettings
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)  # distinct per channel, so a channel mix-up shows
@@ -99,3 +105,30 @@ def test_preprocess_keeps_channel_order():
 def test_preprocess_rejects_float_frames():
     with pytest.raises(ValueError, match="uint8"):
         preprocess_frames(np.zeros((1, 4, 4, 3), np.float32), VideoSettings(1, 8))
+
+
+@pytest.mark.parametrize("total, native, expected", [
+    (90, 30.0, [0, 30, 60]),  # 3 s at 30 fps: one frame a second
+    (24, 8.0, [0, 8, 16]),
+    (25, 8.0, [0, 8, 16, 24]),  # a partial last second still gives a frame
+    (5, 0.5, [0, 1, 2, 3, 4]),  # slower than 1 fps: every frame
+])
+def test_frames_at_one_per_second(total, native, expected):
+    assert sample_at_fps(total, native, 1.0, 110) == expected
+
+
+def test_frames_beyond_the_most_are_spread_from_first_to_last():
+    indices = sample_at_fps(30 * 200, 30.0, 1.0, 110)  # 200 s
+    assert len(indices) == 110 and indices[0] == 0 and indices[-1] == 30 * 200 - 1
+    assert indices == [int(i) for i in np.linspace(0, 30 * 200 - 1, 110).astype(int)]
+
+
+def test_a_clip_is_read_at_one_frame_a_second(tmp_path):
+    from fastav_export.media.decode import read_frames_at_fps
+    from fastav_export.testing.media_clips import clip_frame, write_test_clip
+
+    clip = write_test_clip(tmp_path / "clip.mp4", seconds=3.0, fps=8)
+    frames, seconds = read_frames_at_fps(clip, 1.0, 110)
+    assert frames.shape[0] == 3 and seconds == pytest.approx(3.0)
+    for got, index in zip(frames, (0, 8, 16)):  # the background colour tells the frame apart
+        assert np.abs(got[2, 2].astype(int) - clip_frame(index, 64, 48)[2, 2]).max() < 40

@@ -1,0 +1,125 @@
+"""The whole video-SALMONN 2 path: a video file and a question in, an answer out.
+
+The layout follows the clip: a 3 s test clip gives 3 frames at 1 fps and one 30 s audio chunk
+(60 Q-Former tokens), so 20 audio rows per frame, each frame [12 video][20 audio] at the tiny
+sizes. The PyTorch reference (the model's own modules) and an engine directory (dynamic encoder
+graphs and decoder graphs on ONNX Runtime, the stored tokenizer) must agree on all of it.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from fastav_export.cli import main
+from fastav_export.contract.layout import AUDIO, VIDEO
+from fastav_export.engine.manifest import AUDIO_ENCODER, VISION
+from fastav_export.models import get_model_spec
+from fastav_export.models.media_parts import load_media_parts
+from fastav_export.runtime.encoders import OrtEncoders
+from fastav_export.runtime.front_end import FrontEnd
+
+MODEL = "video-salmonn2-tiny"
+QUESTION = "What happens in the video?"
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_engine):
+    return tiny_engine(MODEL, media=True)
+
+
+@pytest.fixture(scope="module")
+def torch_front():
+    spec = get_model_spec(MODEL)
+    return FrontEnd.from_parts(spec, load_media_parts(spec, spec.dims))
+
+
+def _run(capsys, tmp_path, clip, name, *argv):
+    out = tmp_path / f"{name}.json"
+    code = main(["run", *argv, "--video", str(clip), "--question", QUESTION,
+                 "--global-policy", "rollout", "--max-new-tokens", "8", "--json", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    return json.loads(out.read_text()), printed
+
+
+def test_engine_directory_answers_as_the_torch_reference(engine, media_clip, capsys, tmp_path):
+    reference, printed = _run(capsys, tmp_path, media_clip, "torch", "--model", MODEL, "--backend", "torch")
+    served, _ = _run(capsys, tmp_path, media_clip, "engine", str(engine.path))
+    assert "answer: " in printed
+    for key in ("kept", "token_ids", "text", "layout", "n_tokens"):
+        assert served[key] == reference[key], key
+    assert reference["kept"]["3"] != list(range(len(reference["kept"]["3"])))  # rollout: data-dependent
+
+
+def test_the_prompt_layout_follows_the_clip(engine, torch_front, media_clip):
+    with FrontEnd.from_engine(engine) as front:
+        prompt, _ = front.prompt(QUESTION, media_clip)
+        expected, _ = torch_front.prompt(QUESTION, media_clip)
+    assert prompt.layout == expected.layout
+    media = prompt.layout.segments[1:-1]
+    assert [(s.kind, s.length, s.frame) for s in media] == [
+        (kind, length, f) for f in range(3) for kind, length in ((VIDEO, 12), (AUDIO, 20))]
+    np.testing.assert_array_equal(prompt.input_ids, expected.input_ids)
+    np.testing.assert_allclose(prompt.mm_embeds, expected.mm_embeds, rtol=0, atol=1e-4)
+    assert engine.media.interleave == torch_front.interleave
+    assert engine.media.options["window_seconds"] == 0.5 and engine.media.options["use_final_linear"] is True
+
+
+def test_the_audio_token_count_is_the_q_formers_output(torch_front):
+    from fastav_export.media.whisper_features import whisper_chunks
+
+    for seconds, chunks in ((30.0, 1), (10.0, 1), (45.0, 2)):
+        features = whisper_chunks(np.zeros(round(16_000 * seconds), np.float32))
+        rows = torch_front.encoders.audio(features)
+        rule = torch_front.interleave
+        assert features.shape[0] == chunks and rows.shape[0] == rule.audio_tokens(chunks) == 60 * chunks
+        frames = rule.frames(seconds)
+        layout = rule.media_layout(frames, chunks, seconds, 6, 6)
+        assert rule.arrange_audio(rows, frames, seconds).shape[0] == layout.count(AUDIO)
+
+
+@pytest.mark.parametrize("name, count", [(VISION, 1), (VISION, 5), (AUDIO_ENCODER, 1), (AUDIO_ENCODER, 3)])
+def test_each_encoder_graph_equals_its_torch_module_at_any_count(engine, torch_front, name, count):
+    """The graphs were traced on 2 frames / chunks: other counts must run and agree."""
+    spec = get_model_spec(MODEL)
+    generator = torch.Generator().manual_seed(5)
+    if name == VISION:
+        sample = torch.randn(count, 3, spec.video.image_size, spec.video.image_size, generator=generator)
+    else:
+        sample = torch.randn(count, 128, 3000, generator=generator)
+    with OrtEncoders(engine) as graphs:
+        run = graphs.video if name == VISION else graphs.audio
+        expected = (torch_front.encoders.video if name == VISION else torch_front.encoders.audio)(sample)
+        np.testing.assert_allclose(run(sample), expected, rtol=0, atol=1e-4)
+
+
+def test_a_separate_audio_file_and_silence_answer(engine, tmp_path, capsys):
+    from fastav_export.testing.media_clips import write_test_clip, write_test_wav
+
+    silent = write_test_clip(tmp_path / "silent.mp4", seconds=2.0, audio=False)
+    base = ["run", str(engine.path), "--video", str(silent), "--question", QUESTION, "--max-new-tokens", "2"]
+    assert main([*base, "--silent-audio"]) == 0
+    wav = write_test_wav(tmp_path / "tone.wav", seconds=40.0)  # cut to the clip's 2 s, as upstream does
+    assert main([*base, "--audio", str(wav), "--json", str(tmp_path / "a.json")]) == 0
+    layout = json.loads((tmp_path / "a.json").read_text())["layout"]
+    assert sum(s["length"] for s in layout if s["kind"] == AUDIO) == 60  # one chunk: 2 frames x 30
+
+
+def test_salmonn_options_are_refused_for_an_engine_and_another_family(engine, media_clip, capsys):
+    argv = ["--video", str(media_clip), "--question", QUESTION, "--audio-window", "0.25"]
+    assert main(["run", str(engine.path), *argv]) == 2
+    assert "build time" in capsys.readouterr().err
+    assert main(["run", "--model", "videollama2-tiny", *argv]) == 2
+    assert "video-salmonn2" in capsys.readouterr().err
+
+
+def test_a_wider_window_gives_fewer_audio_rows(media_clip, capsys, tmp_path):
+    out = tmp_path / "w.json"
+    assert main(["run", "--model", MODEL, "--video", str(media_clip), "--question", QUESTION, "--audio-window",
+                 "1.0", "--pool", "average", "--max-new-tokens", "2", "--json", str(out)]) == 0
+    layout = json.loads(out.read_text())["layout"]
+    assert sum(s["length"] for s in layout if s["kind"] == AUDIO) == 30  # 30 windows of 1 s over 3 frames
