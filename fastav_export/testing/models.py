@@ -33,7 +33,7 @@ def build_tiny_engine(out, name: str, precision: str = "fp32", rollout: bool = T
     With rollout=True the pre graph returns the importance, so the engine serves both
     global policies (positional just ignores it). media=True adds the encoders (seed 0) and the
     tokenizer, as `fastav-export build` does for a model with a media path. max_tokens: default 128,
-    256 with media (a question and video-salmonn2-tiny's longest clip fit).
+    256 with video-salmonn2-tiny's encoders (its layout grows with the clip: a question and 8 s fit).
     """
     import copy
     from dataclasses import replace
@@ -41,7 +41,7 @@ def build_tiny_engine(out, name: str, precision: str = "fp32", rollout: bool = T
     from ..engine.build import MediaBuild, build_engine
 
     spec = get_model_spec(name)
-    max_tokens = max_tokens or (256 if media else 128)
+    max_tokens = max_tokens or (256 if media and spec.interleave is not None else 128)
     media_build = None
     if media:
         from ..models.media_parts import load_media_parts

@@ -28,6 +28,19 @@ def _array(tensor):
     return np.from_dlpack(tensor)
 
 
+def _new_text(now: str, sent: str, final: bool = False) -> tuple[str, str]:
+    """(the piece to stream, the text sent after it) when the answer so far reads `now`.
+
+    A byte-level token may end mid-character, which decodes to U+FFFD until its next bytes come:
+    that tail is held back (streamed once it settles, or with the final response), so the pieces
+    joined always equal the final text.
+    """
+    stable = now if final else now.rstrip("\ufffd")
+    if not stable.startswith(sent):
+        return "", sent
+    return stable[len(sent):], stable
+
+
 def _tensor(name, array):
     # Through torch's capsule: numpy's own capsule deleter raises (and logs a traceback)
     # after the stub has consumed it.
@@ -95,8 +108,7 @@ class TritonPythonModel:
             if sender is not None:  # decoupled: one response per token as soon as it exists
                 outputs = [_tensor("token_ids", np.array([token], np.int64))]
                 if parsed.stop_ids:  # a media request: the new text too (UTF-8 bytes; empty mid-character)
-                    now = self.engine.text(tokens, parsed)
-                    piece, text = (now[len(text):], now) if now.startswith(text) else ("", text)
+                    piece, text = _new_text(self.engine.text(tokens, parsed), text)
                     outputs.append(_tensor("text", np.frombuffer(piece.encode("utf-8"), np.uint8)))
                 sender.send(pb_utils.InferenceResponse(outputs))
         if cancelled():
@@ -111,4 +123,7 @@ class TritonPythonModel:
             if parsed.stop_ids:
                 text = self.engine.text(tokens, parsed).encode("utf-8")
                 outputs.append(_tensor("text", np.frombuffer(text, np.uint8)))
+        elif parsed.stop_ids:  # the text held back at the end (an unfinished character), with the summary
+            piece, _ = _new_text(self.engine.text(tokens, parsed), text, final=True)
+            outputs.append(_tensor("text", np.frombuffer(piece.encode("utf-8"), np.uint8)))
         return pb_utils.InferenceResponse(outputs)
