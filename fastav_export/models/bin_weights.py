@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import LLM_PREFIXES, duplicate_key, index_shards, skipped_component
+from .snapshot_files import LLM_PREFIXES, duplicate_key, index_shards, skipped_component
 from .state_keys import canonical_key
 from .weights_only import load_weights_only
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import struct
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import torch
 
@@ -30,10 +30,17 @@ from ..contract.dims import DecoderDims
 from ..errors import FastAVError
 from ..user_io.json_input import parse_json, read_json_file
 from ..user_io.memory import check_fits
+from .bin_weights import decoder_bin_files, read_bin_decoder
 from .registry import family_for_model_type
+from .snapshot_files import (  # noqa: F401  (LLM_PREFIXES, index_shards: part of this module's API)
+    LLM_PREFIXES,
+    duplicate_key,
+    file_names,
+    index_shards,
+    skipped_component,
+)
 from .state_keys import canonical_key, is_lora_key, merge_lora, read_adapter_config
 
-LLM_PREFIXES = ("model.layers.", "model.embed_tokens.", "model.norm.", "lm_head.")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 # Bytes per element of safetensors dtypes (for the memory estimate; others count as 4).
 SAFETENSORS_ITEMSIZE = {"F64": 8, "I64": 8, "U64": 8, "F32": 4, "I32": 4, "U32": 4, "F16": 2, "BF16": 2,
@@ -81,27 +88,6 @@ def checkpoint_family(directory: str | Path) -> tuple[str, str]:
             "fastav-export loads qwen2, videollama2_qwen2 and video_salmonn_2 checkpoints"
         )
     return family, model_type
-
-
-def _shard_name(name, index: Path) -> str:
-    # A shard is a plain file beside the index: nothing else in the index is opened.
-    if not isinstance(name, str) or not name or len(PurePosixPath(name).parts) != 1 or name in (".", ".."):
-        raise FastAVError(f"{index} names the shard {name!r}, which is not a file name beside it: "
-                          "re-download the snapshot")
-    return name
-
-
-def index_shards(index: Path, what: str) -> list[Path]:
-    """The shard files that the `weight_map` of a Hugging Face index file names (`what`: "safetensors index")."""
-    data = read_json_file(index, what)
-    weight_map = data.get("weight_map") if isinstance(data, dict) else None
-    if not isinstance(weight_map, dict):
-        raise FastAVError(f"{index} is not a valid {what} (no weight_map object): re-download the snapshot")
-    files = sorted({index.parent / _shard_name(name, index) for name in weight_map.values()})
-    missing = [f.name for f in files if not f.is_file()]
-    if missing:
-        raise FastAVError(f"{index.name} names missing shards {missing[:3]}: re-download the snapshot")
-    return files
 
 
 def safetensors_files(directory: Path, required: bool = True) -> list[Path]:
@@ -186,12 +172,6 @@ def safetensors_shapes(file: Path) -> dict[str, tuple[str, tuple[int, ...]]]:
     return shapes
 
 
-def skipped_component(key: str) -> str:
-    """The module a skipped tensor belongs to: `model.mm_projector`, `speech_encoder`, ..."""
-    parts = key.split(".")
-    return ".".join(parts[:2]) if parts[0] == "model" else parts[0]
-
-
 def _expected_shapes(config) -> dict[str, tuple[int, ...]]:
     """Every decoder parameter's shape, from a model built on the meta device (no memory)."""
     from transformers import Qwen2ForCausalLM
@@ -212,16 +192,6 @@ def _check_decoder(directory: Path, shapes: dict[str, tuple[int, ...]], expected
         if shape != expected[key]:
             raise FastAVError(f"{directory}: {key} has shape {list(shape)} but config.json implies "
                               f"{list(expected[key])}: the config does not match the weights")
-
-
-def duplicate_key(where: str, name: str) -> FastAVError:
-    return FastAVError(f"{where} holds two tensors for the decoder's {name} (once module./base_model.model. "
-                       "prefixes are removed): re-save the checkpoint with one")
-
-
-def file_names(files: list[Path]) -> str:
-    names = [file.name for file in files]
-    return ", ".join(names) if len(names) <= 2 else f"{names[0]} ... {names[-1]} ({len(names)} files)"
 
 
 def _read_safetensors(directory: Path, headers: dict, expected: dict, tied: bool, parameters: int, what: str):
@@ -267,7 +237,6 @@ def load_qwen2_checkpoint(directory: str | Path, dtype=torch.float32, device="cp
     `.bin` files, the memory from the file sizes before reading and the shapes before the
     model is built. LoRA pairs are merged into their weights.
     """
-    from .bin_weights import decoder_bin_files, read_bin_decoder  # bin_weights imports this module
     from .model_factory import make_qwen2
 
     directory = Path(directory)

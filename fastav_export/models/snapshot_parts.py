@@ -30,7 +30,7 @@ def _from_safetensors(directory: Path, prefix: str) -> Part | None:
     from safetensors import safe_open
 
     state, names = {}, []
-    for file in safetensors_files(directory):
+    for file in safetensors_files(directory, required=False):
         keys = [key for key in safetensors_shapes(file) if key.startswith(prefix)]
         if not keys:
             continue
@@ -57,7 +57,8 @@ def _from_bin(file: Path, prefixes: tuple[str, ...]) -> Part:
 
 def has_keys(directory: Path, prefix: str) -> bool:
     """Whether the snapshot's safetensors hold any key under `prefix` (headers only, no tensor read)."""
-    return any(key.startswith(prefix) for file in safetensors_files(directory) for key in safetensors_shapes(file))
+    return any(key.startswith(prefix) for file in safetensors_files(directory, required=False)
+               for key in safetensors_shapes(file))
 
 
 def missing_part(directory: Path, name: str, prefix: str, bin_file: str | None = None) -> FastAVError:

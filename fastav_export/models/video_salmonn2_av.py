@@ -105,17 +105,25 @@ class _BinSnapshot:
     def __init__(self, directory: Path):
         self.directory, self._state, self._names = directory, None, ""
 
-    def part(self, name: str, prefix: str) -> Part:
+    def _load(self) -> dict:
         from .bin_weights import decoder_bin_files
         from .state_keys import canonical_key
-        from .weights_only import HOW, load_weights_only
+        from .weights_only import load_weights_only
 
         if self._state is None:
             files = decoder_bin_files(self.directory)
             self._state, self._names = {}, ", ".join(f.name for f in files)
             for file in files:
                 self._state.update({canonical_key(key): value for key, value in load_weights_only(file).items()})
-        state = {key[len(prefix):]: value for key, value in self._state.items() if key.startswith(prefix)}
+        return self._state
+
+    def has(self, prefix: str) -> bool:
+        return any(key.startswith(prefix) for key in self._load())
+
+    def part(self, name: str, prefix: str) -> Part:
+        from .weights_only import HOW
+
+        state = {key[len(prefix):]: value for key, value in self._load().items() if key.startswith(prefix)}
         if not state:
             raise missing_part(self.directory, name, prefix, "pytorch_model.bin or all_parameters.bin")
         return Part(state, f"{len(state)} tensors {prefix}* from {self._names} ({HOW})")
@@ -146,7 +154,7 @@ def load_encoders(directory: str | Path, decoder_hidden: int, options: SalmonnOp
     bins, sources = _BinSnapshot(directory), {}
 
     tower_dir = vision_tower
-    in_snapshot = has_keys(directory, siglip_tower.CHECKPOINT_PREFIX)
+    in_snapshot = has_keys(directory, siglip_tower.CHECKPOINT_PREFIX) or bins.has(siglip_tower.CHECKPOINT_PREFIX)
     if tower_dir is None and not in_snapshot:
         tower_dir = local_tower(directory, str(config.get("mm_vision_tower", "")))
         if tower_dir is None:
@@ -161,7 +169,7 @@ def load_encoders(directory: str | Path, decoder_hidden: int, options: SalmonnOp
                  if not key.startswith((dropped, "head."))}
         part = Part(state, f"{part.source} in {tower_dir} (last layer and head dropped)")
     else:
-        part = read_part(directory, VISION_TOWER, siglip_tower.CHECKPOINT_PREFIX)
+        part = _read(directory, bins, VISION_TOWER, siglip_tower.CHECKPOINT_PREFIX)
     load_into(vision.tower, part, VISION_TOWER, directory)
     sources[VISION_TOWER] = part.source
 
@@ -177,6 +185,9 @@ def load_encoders(directory: str | Path, decoder_hidden: int, options: SalmonnOp
     for prefix in salmonn_audio.CHECKPOINT_PREFIXES:
         if prefix == "final_linear." and not options.use_final_linear:
             continue
+        if prefix == "final_linear." and not (has_keys(directory, prefix) or bins.has(prefix)):
+            raise FastAVError(f"{directory} has no final_linear.* weights, which the public scripts use "
+                              "(use_final_linear): pass --no-final-linear for a checkpoint trained without it")
         part = _read(directory, bins, AUDIO_ENCODER, prefix)
         audio_state.update({prefix + key: value for key, value in part.state.items()})
         audio_sources.append(part.source)
