@@ -198,7 +198,7 @@ def load_decoder(args, spec: ModelSpec, dtype, device="cpu", attn_implementation
 
         loaded = load_qwen2_checkpoint(args.checkpoint, dtype=dtype, device=device,
                                        attn_implementation=attn_implementation)
-        log.info(f"loaded the decoder of {args.checkpoint}; {loaded.describe_skipped()}")
+        log.info(f"loaded the decoder of {args.checkpoint} from {loaded.source}; {loaded.describe_skipped()}")
         return loaded.model
     from ..models.model_factory import build_model
     from ..user_io.memory import check_fits
