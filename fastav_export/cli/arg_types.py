@@ -77,23 +77,21 @@ def tolerance(text: str) -> float:
 MAX_CLIP_SECONDS = 24 * 3600.0  # a day of video: far beyond any model's positions, and still a float
 
 
-def clip_seconds(text: str) -> float:
-    """A clip's duration: a finite number of seconds in (0, one day]."""
+def _seconds(text: str, most: float) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not math.isfinite(value) or not 0 < value <= MAX_CLIP_SECONDS:
-        raise argparse.ArgumentTypeError(f"{text} must be a number of seconds in (0, {MAX_CLIP_SECONDS:g}]")
+    if not math.isfinite(value) or not 0 < value <= most:
+        raise argparse.ArgumentTypeError(f"{text} must be a number of seconds in (0, {most:g}]")
     return value
+
+
+def clip_seconds(text: str) -> float:
+    """A clip's duration: a finite number of seconds in (0, one day]."""
+    return _seconds(text, MAX_CLIP_SECONDS)
 
 
 def window_seconds(text: str) -> float:
-    """video-SALMONN 2's Q-Former window: a number of seconds in (0, 30]."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not math.isfinite(value) or not 0 < value <= 30:
-        raise argparse.ArgumentTypeError(f"{text} must be a number of seconds in (0, 30]")
-    return value
+    """video-SALMONN 2's Q-Former window: a number of seconds in (0, 30] (one 30 s chunk)."""
+    return _seconds(text, 30.0)

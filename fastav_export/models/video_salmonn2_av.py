@@ -26,7 +26,7 @@ from .encoders import salmonn_audio, salmonn_vision, siglip_tower
 from .seeded_weights import draw_weights
 from .snapshot_parts import Part, has_keys, load_into, missing_part, read_part
 from .video_salmonn2 import DEFAULT_OPTIONS, SalmonnOptions
-from .videollama2_av import local_tower, siglip_config
+from .videollama2_av import siglip_config, tower_directory
 
 VISION_TOWER, VISION_PROJECTOR, AUDIO_ENCODER = "vision tower", "vision projector and newline", "audio encoder"
 # config.json key with the tiny test snapshots' audio encoder settings (SalmonnAudioConfig.to_json);
@@ -153,14 +153,8 @@ def load_encoders(directory: str | Path, decoder_hidden: int, options: SalmonnOp
     vision, audio = shapes.build()
     bins, sources = _BinSnapshot(directory), {}
 
-    tower_dir = vision_tower
     in_snapshot = has_keys(directory, siglip_tower.CHECKPOINT_PREFIX) or bins.has(siglip_tower.CHECKPOINT_PREFIX)
-    if tower_dir is None and not in_snapshot:
-        tower_dir = local_tower(directory, str(config.get("mm_vision_tower", "")))
-        if tower_dir is None:
-            raise FastAVError(f"{directory} lacks the vision tower's weights (no {siglip_tower.CHECKPOINT_PREFIX}* "
-                              f"tensors; its config names {config.get('mm_vision_tower')!r}): pass --vision-tower DIR, "
-                              "a local snapshot of that SigLIP model")
+    tower_dir = tower_directory(directory, config, vision_tower, in_snapshot)
     if tower_dir is not None:
         part = read_part(tower_dir, VISION_TOWER, "vision_model.")
         # A full SigLIP model: upstream deletes its last layer and replaces its head.

@@ -109,6 +109,19 @@ def local_tower(directory: Path, name: str) -> Path | None:
     return None
 
 
+def tower_directory(directory: Path, config: dict, vision_tower: Path | None, in_snapshot: bool) -> Path | None:
+    """Where the SigLIP weights come from: `--vision-tower DIR`; else None when the snapshot holds them;
+    else the local directory `mm_vision_tower` names, as upstream loads it (one line when there is none)."""
+    if vision_tower is not None or in_snapshot:
+        return vision_tower
+    tower_dir = local_tower(directory, str(config.get("mm_vision_tower", "")))
+    if tower_dir is None:
+        raise FastAVError(f"{directory} lacks the vision tower's weights (no {siglip_tower.CHECKPOINT_PREFIX}* "
+                          f"tensors; its config names {config.get('mm_vision_tower')!r}): pass --vision-tower DIR, "
+                          "a local snapshot of that SigLIP model")
+    return tower_dir
+
+
 def siglip_config(directory: Path, config: dict, vision_tower: Path | None):
     """SigLIP's config: from --vision-tower's (or a local `mm_vision_tower`'s) config.json, else
     so400m-patch14-384's when the snapshot names that hub id."""
@@ -177,14 +190,8 @@ def load_encoders(directory: str | Path, decoder_hidden: int, vision_tower: str 
     vision, audio = shapes.build()
     sources = {}
 
-    tower_dir = vision_tower
-    if tower_dir is None and not has_keys(directory, siglip_tower.CHECKPOINT_PREFIX):
-        # Not in the shards: a local `mm_vision_tower` directory may hold them, as upstream loads it.
-        tower_dir = local_tower(directory, str(config.get("mm_vision_tower", "")))
-        if tower_dir is None:
-            raise FastAVError(f"{directory} lacks the vision tower's weights (no {siglip_tower.CHECKPOINT_PREFIX}* "
-                              f"tensors; its config names {config.get('mm_vision_tower')!r}): pass --vision-tower DIR, "
-                              "a local snapshot of that SigLIP model")
+    tower_dir = tower_directory(directory, config, vision_tower,
+                                has_keys(directory, siglip_tower.CHECKPOINT_PREFIX))
     if tower_dir is not None:
         part = read_part(tower_dir, VISION_TOWER, "vision_model.")
         part = Part({f"vision_tower.vision_model.{key}": value for key, value in part.state.items()},
