@@ -210,7 +210,9 @@ def _build_into(directory: Path, model, *, model_name, source, dims, precision, 
     media_section = None
     if media is not None:
         media_section = _export_media(media, directory, check_ort=backend == "ort" and not export_only, step=step)
-        if backend == "trt" and not export_only:
+        # Static encoder graphs only: video-SALMONN 2's take any frame and chunk count, which TensorRT engines
+        # would need profiles for; its encoders run on ONNX Runtime beside a TensorRT decoder.
+        if backend == "trt" and not export_only and media.video_settings.fps is None:
             from .trt.engine_build import build_static_engines
 
             paths = {name: directory / entry.onnx for name, entry in media_section.encoders.items()}
