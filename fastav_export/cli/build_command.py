@@ -47,6 +47,7 @@ EXAMPLES = """examples:
   fastav-export build --checkpoint ./VideoLLaMA2.1-7B-AV --fp16 --max-new-tokens 256
   fastav-export build --checkpoint ./VideoLLaMA2.1-7B-AV --vision-tower ./siglip-so400m-patch14-384
   fastav-export build --model videollama2 --bf16 --export-only --random-weights
+  fastav-export build --checkpoint ./video-SALMONN-2 --model video-salmonn2 --fp16 --audio-window 0.5
   fastav-export build --checkpoint ./VideoLLaMA2.1-7B-AV --backend trt --fp16 --max-batch 4   # on a GPU
 """
 

@@ -42,6 +42,8 @@ EXAMPLES = """examples:
   fastav-export run engines/videollama2-tiny-fp32 --fine-ratio 0.3 --batch 2
   fastav-export run --model videollama2-tiny --backend torch
   fastav-export run --model video-salmonn2-tiny --global-policy rollout --global-budget 0.3
+  fastav-export run engines/video-salmonn2-tiny-fp32 --video clip.mp4 --question "What is happening?"
+  fastav-export run --model video-salmonn2-tiny --video clip.mp4 --question "What?" --audio-window 0.25
   fastav-export run --checkpoint ./VideoLLaMA2.1-7B-AV --embeds embeds.npy --device cuda --dtype bfloat16
 """
 
