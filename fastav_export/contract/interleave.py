@@ -28,6 +28,18 @@ WHISPER_CHUNK_SECONDS = 30.0
 WHISPER_ENCODER_FRAMES = 1500  # Whisper's encoder positions per 30 s chunk (20 ms each)
 
 
+def window_kernel(window_seconds: float, encoder_frames: int = WHISPER_ENCODER_FRAMES,
+                  chunk_seconds: float = WHISPER_CHUNK_SECONDS) -> int:
+    """Encoder positions per Q-Former window (and the stride between windows), rounded as upstream's
+    Python `round`: 25 for 0.5 s, 17 for 1/3 s (16.67)."""
+    return round(encoder_frames * window_seconds / chunk_seconds)
+
+
+def windows_per_chunk(kernel: int, encoder_frames: int = WHISPER_ENCODER_FRAMES) -> int:
+    """Full windows of `kernel` positions in a chunk (the positions after the last one are dropped)."""
+    return (encoder_frames - kernel) // kernel + 1
+
+
 @dataclass(frozen=True)
 class FrameInterleave:
     """video_per_frame: rows per frame (182: 13 x 13 pooled patches and 13 row newlines).
@@ -52,12 +64,11 @@ class FrameInterleave:
 
     @property
     def window_kernel(self) -> int:
-        """Encoder positions per window (and the stride between windows)."""
-        return round(self.encoder_frames * self.window_seconds / self.chunk_seconds)
+        return window_kernel(self.window_seconds, self.encoder_frames, self.chunk_seconds)
 
     @property
     def windows_per_chunk(self) -> int:
-        return (self.encoder_frames - self.window_kernel) // self.window_kernel + 1
+        return windows_per_chunk(self.window_kernel, self.encoder_frames)
 
     def chunks(self, seconds: float) -> int:
         """30 s chunks of a clip of `seconds` (at least one: a silent or very short clip still has one)."""

@@ -57,8 +57,6 @@ def load_media_parts(spec: ModelSpec, dims: DecoderDims, checkpoint: Path | None
             raise FastAVError(f"{spec.name}'s encoders need real weights: pass --checkpoint DIR")
         if vision_tower is not None:
             raise FastAVError("--vision-tower applies to --checkpoint: drop it for a tiny model")
-    elif options is not None and spec.family != "video-salmonn2":
-        raise FastAVError("the audio window, pooling and final-linear options apply to video-salmonn2 only")
     if spec.family == "video-salmonn2":
         return _salmonn_parts(spec, dims, checkpoint, vision_tower, seed, options)
     from . import videollama2_av

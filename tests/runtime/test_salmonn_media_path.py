@@ -18,9 +18,10 @@ from fastav_export.cli import main
 from fastav_export.contract.layout import AUDIO, VIDEO
 from fastav_export.engine.manifest import AUDIO_ENCODER, VISION
 from fastav_export.models import get_model_spec
-from fastav_export.models.media_parts import load_media_parts
 from fastav_export.runtime.encoders import OrtEncoders
 from fastav_export.runtime.front_end import FrontEnd
+
+from .media_runs import run_json, torch_front_end
 
 MODEL = "video-salmonn2-tiny"
 QUESTION = "What happens in the video?"
@@ -33,17 +34,11 @@ def engine(tiny_engine):
 
 @pytest.fixture(scope="module")
 def torch_front():
-    spec = get_model_spec(MODEL)
-    return FrontEnd.from_parts(spec, load_media_parts(spec, spec.dims))
+    return torch_front_end(MODEL)
 
 
 def _run(capsys, tmp_path, clip, name, *argv):
-    out = tmp_path / f"{name}.json"
-    code = main(["run", *argv, "--video", str(clip), "--question", QUESTION,
-                 "--global-policy", "rollout", "--max-new-tokens", "8", "--json", str(out)])
-    printed = capsys.readouterr().out
-    assert code == 0, printed
-    return json.loads(out.read_text()), printed
+    return run_json(capsys, tmp_path, clip, QUESTION, name, *argv)
 
 
 def test_engine_directory_answers_as_the_torch_reference(engine, media_clip, capsys, tmp_path):

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+from ...contract.interleave import window_kernel, windows_per_chunk
 from ...errors import FastAVError
 from .window_qformer import QFormer, QFormerConfig
 
@@ -76,13 +77,11 @@ class SalmonnAudioConfig:
     @property
     def window_kernel(self) -> int:
         """Encoder positions per window (= the stride): 25 for 0.5 s, 17 for 1/3 s."""
-        # Python's round, as upstream: 1500 * (1/3) / 30 = 16.67 -> 17.
-        return round(self.whisper.max_source_positions * self.second_per_window / CHUNK_SECONDS)
+        return window_kernel(self.second_per_window, self.whisper.max_source_positions, CHUNK_SECONDS)
 
     @property
     def windows_per_chunk(self) -> int:
-        kernel = self.window_kernel
-        return (self.whisper.max_source_positions - kernel) // kernel + 1
+        return windows_per_chunk(self.window_kernel, self.whisper.max_source_positions)
 
     @property
     def tokens_per_chunk(self) -> int:
@@ -99,22 +98,17 @@ class SalmonnAudioConfig:
                    **data)
 
 
-def real_salmonn_audio_config(llm_hidden: int = 3584, second_per_window: float = 0.5, num_query_tokens: int = 1,
-                              use_final_linear: bool = True) -> SalmonnAudioConfig:
-    """whisper-large-v3's encoder, the 2-layer speech Q-Former, Qwen2-7B's width."""
+def real_salmonn_audio_config(llm_hidden: int = 3584, **settings) -> SalmonnAudioConfig:
+    """whisper-large-v3's encoder, the 2-layer speech Q-Former, Qwen2-7B's width; `settings`: the other
+    SalmonnAudioConfig fields (second_per_window, num_query_tokens, use_final_linear)."""
     whisper = WhisperEncoderConfig(d_model=1280, encoder_layers=32, encoder_attention_heads=20, encoder_ffn_dim=5120)
-    return SalmonnAudioConfig(whisper=whisper, qformer=QFormerConfig.real(encoder_width=whisper.d_model),
-                              llm_hidden=llm_hidden, second_per_window=second_per_window,
-                              num_query_tokens=num_query_tokens, use_final_linear=use_final_linear)
+    return SalmonnAudioConfig(whisper, QFormerConfig.real(encoder_width=whisper.d_model), llm_hidden, **settings)
 
 
-def tiny_salmonn_audio_config(llm_hidden: int = 64, second_per_window: float = 0.5, num_query_tokens: int = 1,
-                              use_final_linear: bool = True) -> SalmonnAudioConfig:
+def tiny_salmonn_audio_config(llm_hidden: int = 64, **settings) -> SalmonnAudioConfig:
     """A tiny encoder for tests, with the real input and window geometry (128 x 3000 mels, 1500 positions)."""
     whisper = WhisperEncoderConfig(d_model=32, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=64)
-    return SalmonnAudioConfig(whisper=whisper, qformer=QFormerConfig.tiny(encoder_width=whisper.d_model),
-                              llm_hidden=llm_hidden, second_per_window=second_per_window,
-                              num_query_tokens=num_query_tokens, use_final_linear=use_final_linear)
+    return SalmonnAudioConfig(whisper, QFormerConfig.tiny(encoder_width=whisper.d_model), llm_hidden, **settings)
 
 
 def chunk_position_embedding(chunks: int, dim: int, device=None) -> torch.Tensor:
