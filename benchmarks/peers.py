@@ -25,7 +25,7 @@ Each round is one prefill and --decode-steps greedy decode steps per variant; th
 variants take turns (in a rotating order) and a short pause separates them, so no
 variant's idle threads spin while another is timed. Prints prefill ms, decode ms/token
 and peak RSS (median [min-max] over the rounds; RSS per round, plus the peak while
-loading), the greedy tokens' agreement, and whether each target of issue 11 is met.
+loading), the greedy tokens' agreement, and whether each speed target is met.
 """
 
 from __future__ import annotations
@@ -270,7 +270,7 @@ def _versions() -> str:
 
 
 def _targets(median: dict, peak: dict, flops_early: float) -> list[tuple[str, float, float, bool]]:
-    """(description, measured, limit, met) for each target of issue 11."""
+    """(description, measured, limit, met) for each speed target."""
     fastest = min(median[p]["prefill_ms"] for p in DENSE_PEERS)
     genai = median["onnxruntime-genai"]
     rows = [

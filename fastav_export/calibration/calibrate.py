@@ -5,6 +5,10 @@ dense layers 0..K-1 once and the streaming rollout (no N x N map) turns their qu
 keys into the importance of every position, for each alpha. The importance is averaged
 over the samples and `rule.choose_rule` picks the positional rule. Stability: the rule
 chosen on each half of the samples, and the mass the chosen rule holds on each sample.
+
+Video-SALMONN 2 clips of different lengths each have their own interleaved layout (a sample's
+`layout`); their rule is in frames, so it is chosen over the per-frame importance of all of
+them (`rule.choose_rule_over_clips`). The report's layout is then the first sample's.
 """
 
 from __future__ import annotations
@@ -22,28 +26,31 @@ from ..contract.selection import positional_keep_mask, select_global_topk
 from ..errors import FastAVError
 from ..reference.rollout import query_row_weights, streaming_rollout
 from ..reference.torch_reference import TorchReference
-from .rule import PositionalRule, choose_rule, retained_mass
+from .rule import PositionalRule, choose_rule_over_clips, retained_mass
 
 
 @dataclass
 class Sample:
     name: str
     embeds: torch.Tensor  # [1, N, D] fp32
+    layout: TokenLayout | None = None  # its own layout (a clip's); None: the calibration's
 
 
 @dataclass
 class Calibration:
-    """importance: alpha -> [S, N] per-sample importance; rules: alpha -> the rule on the mean."""
+    """importance: alpha -> per sample its [N_s] importance over layouts[s]; rules: alpha -> the rule
+    over all samples. layout: the first sample's (every sample's, unless clips differ in length)."""
 
     layout: TokenLayout
     global_layer: int
     alphas: list[float]
     keep_mass: float
     samples: list[str]
-    importance: dict[float, np.ndarray]
+    importance: dict[float, list[np.ndarray]]
     rules: dict[float, PositionalRule]
     halves: list[PositionalRule | None] = field(default_factory=list)
     per_sample_mass: list[float] = field(default_factory=list)
+    layouts: list[TokenLayout] = field(default_factory=list)
 
     @property
     def alpha(self) -> float:
@@ -55,7 +62,9 @@ class Calibration:
         return self.rules[self.alpha]
 
     def mean_importance(self, alpha: float | None = None) -> np.ndarray:
-        return self.importance[self.alpha if alpha is None else alpha].mean(axis=0)
+        """[N] the mean importance over the samples on `layout` (all of them when they share it)."""
+        rows = self.importance[self.alpha if alpha is None else alpha]
+        return np.mean([row for row, layout in zip(rows, self.layouts) if layout == self.layout], axis=0)
 
 
 def sample_importance(reference: TorchReference, embeds: torch.Tensor, global_layer: int, alphas: list[float],
@@ -72,24 +81,38 @@ def calibrate(model, layout: TokenLayout, samples: list[Sample], global_layer: i
               progress: Callable[[str], None] = lambda message: None) -> Calibration:
     if not samples:
         raise FastAVError("no samples: pass .npy embeddings files (or directories or globs of them) with --samples")
-    reference = TorchReference(model, layout, PruningConfig(global_layer=global_layer))
-    per_alpha: dict[float, list[np.ndarray]] = {alpha: [] for alpha in alphas}
-    for index, sample in enumerate(samples, 1):
-        layout.check_matches(sample.embeds.shape[1], f"sample {sample.name}")
-        for alpha, importance in sample_importance(reference, sample.embeds, global_layer, alphas, rows).items():
-            per_alpha[alpha].append(importance)
+    layouts = [sample.layout or layout for sample in samples]
+    layout = layouts[0]
+    references = _References(model, global_layer)
+    importance: dict[float, list[np.ndarray]] = {alpha: [] for alpha in alphas}
+    for index, (sample, own) in enumerate(zip(samples, layouts), 1):
+        own.check_matches(sample.embeds.shape[1], f"sample {sample.name}", plural=False)
+        for alpha, values in sample_importance(references(own), sample.embeds, global_layer, alphas, rows).items():
+            importance[alpha].append(values)
         progress(f"[{index}/{len(samples)}] rollout of {sample.name}")
-    importance = {alpha: np.stack(values) for alpha, values in per_alpha.items()}
-    rules = {alpha: choose_rule(values.mean(axis=0), layout, keep_mass) for alpha, values in importance.items()}
-    result = Calibration(layout, global_layer, list(alphas), keep_mass, [s.name for s in samples], importance, rules)
+    rules = {alpha: choose_rule_over_clips(values, layouts, keep_mass) for alpha, values in importance.items()}
+    result = Calibration(layout, global_layer, list(alphas), keep_mass, [s.name for s in samples], importance, rules,
+                         layouts=layouts)
     first = importance[result.alpha]
     if len(samples) >= 2:
         half = len(samples) // 2
-        result.halves = [choose_rule(first[:half].mean(axis=0), layout, keep_mass),
-                         choose_rule(first[half:].mean(axis=0), layout, keep_mass)]
+        result.halves = [choose_rule_over_clips(first[:half], layouts[:half], keep_mass),
+                         choose_rule_over_clips(first[half:], layouts[half:], keep_mass)]
     config = result.rule.config(PruningConfig(global_layer=global_layer))
-    result.per_sample_mass = [retained_mass(row, layout, config) for row in first]
+    result.per_sample_mass = [retained_mass(row, own, config) for row, own in zip(first, layouts)]
     return result
+
+
+class _References:
+    """One TorchReference per distinct layout (clips of different lengths have their own)."""
+
+    def __init__(self, model, global_layer: int):
+        self.model, self.config, self.built = model, PruningConfig(global_layer=global_layer), {}
+
+    def __call__(self, layout: TokenLayout) -> TorchReference:
+        if layout not in self.built:
+            self.built[layout] = TorchReference(self.model, layout, self.config)
+        return self.built[layout]
 
 
 def flops_at_7b(layout: TokenLayout, rule: PositionalRule):
@@ -109,18 +132,20 @@ def mass_summary(masses: list[float]) -> dict:
 def held_out_overlap(model, layout: TokenLayout, rule: PositionalRule, samples: list[Sample], global_layer: int,
                      alpha: float, rows: str = "all") -> list[float]:
     """Per held-out sample: the Jaccard overlap of the candidates online rollout keeps at the rule's
-    budget (`rule.kept`) and those the calibrated positional rule keeps."""
-    reference = TorchReference(model, layout, PruningConfig(global_layer=global_layer))
-    positional = positional_keep_mask(layout, rule.config(PruningConfig(global_layer=global_layer)))
-    candidate = torch.from_numpy(layout.candidate_mask())
+    budget (what the rule keeps on the sample's layout) and those the calibrated positional rule keeps."""
+    references = _References(model, global_layer)
+    config = rule.config(PruningConfig(global_layer=global_layer))
     overlaps = []
     for sample in samples:
-        layout.check_matches(sample.embeds.shape[1], f"held-out sample {sample.name}")
-        importance = sample_importance(reference, sample.embeds, global_layer, [alpha], rows)[alpha]
-        kept = select_global_topk(torch.from_numpy(importance)[None], candidate, rule.kept)[0].numpy()
-        online = np.zeros(layout.n_tokens, bool)
+        own = sample.layout or layout
+        own.check_matches(sample.embeds.shape[1], f"held-out sample {sample.name}", plural=False)
+        positional = positional_keep_mask(own, config)
+        importance = sample_importance(references(own), sample.embeds, global_layer, [alpha], rows)[alpha]
+        candidate = torch.from_numpy(own.candidate_mask())
+        kept = select_global_topk(torch.from_numpy(importance)[None], candidate, int(positional.sum()))[0].numpy()
+        online = np.zeros(own.n_tokens, bool)
         online[kept] = True
-        online &= layout.candidate_mask()
+        online &= own.candidate_mask()
         union = (online | positional).sum()
         overlaps.append(float((online & positional).sum() / union) if union else 1.0)
     return overlaps

@@ -12,8 +12,10 @@ model's layout terms:
   (every candidate of frames 0..F-1).
 
 `choose_rule` searches all of them exactly: the fewest kept candidates with mass >= keep_mass;
-among those, the most mass; then the smallest cutoff. Negative importance is an error; when
-the candidates hold no importance at all, every candidate counts the same.
+among those, the most mass; then the smallest cutoff. `choose_rule_over_clips` does the same for
+interleaved clips of different lengths (each with its own layout), with the importance per frame.
+Negative importance is an error; when the candidates hold no importance at all, every candidate
+counts the same.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..contract.layout import AUDIO, KIND_CODES, NO_FRAME, TokenLayout
+from ..contract.layout import AUDIO, INTERLEAVED, KIND_CODES, NO_FRAME, TokenLayout
 from ..contract.pruning_config import PruningConfig
 from ..contract.selection import positional_keep_mask
 from ..errors import FastAVError
@@ -82,7 +84,7 @@ def retained_mass(importance: np.ndarray, layout: TokenLayout, config: PruningCo
 
 def interleaved(layout: TokenLayout) -> bool:
     """Audio that belongs to frames (video-SALMONN 2's [video][audio] per frame)."""
-    return any(seg.kind == AUDIO and seg.frame is not None for seg in layout.segments)
+    return layout.arrangement == INTERLEAVED
 
 
 def choose_rule(importance: np.ndarray, layout: TokenLayout, keep_mass: float) -> PositionalRule:
@@ -97,6 +99,52 @@ def choose_rule(importance: np.ndarray, layout: TokenLayout, keep_mass: float) -
     if interleaved(layout):
         return _choose_frames(weights, layout, candidates, target)
     return _choose_cutoff_and_audio(weights, layout, candidates, target)
+
+
+def choose_rule_over_clips(importances: list[np.ndarray], layouts: list[TokenLayout],
+                           keep_mass: float) -> PositionalRule:
+    """The fewest-frames rule holding at least `keep_mass` of the importance over clips with their own layouts.
+
+    importances[s]: [N_s] importance of clip s over layouts[s]. A frame rule ("the first F frames")
+    means the same on a clip of any length, so each clip's candidate importance is summed per frame
+    and those sums are averaged over the clips (a clip without frame f adds 0 there), which on one
+    shared layout is exactly `choose_rule` on the mean importance. `kept` counts the first clip's
+    candidates. Rules in positions (contiguous layouts) cannot be shared across layouts: refused.
+    """
+    keep_mass = check_keep_mass(keep_mass)
+    if len(set(layouts)) == 1:
+        return choose_rule(np.mean(importances, axis=0), layouts[0], keep_mass)
+    if not all(interleaved(layout) for layout in layouts):
+        raise FastAVError("the samples have different layouts and their rule is in positions, which differ "
+                          "between them: pass samples of the same length (and question)")
+    per_frame, counts = [], []
+    for importance, layout in zip(importances, layouts):
+        if np.shape(importance) != (layout.n_tokens,):
+            raise FastAVError(f"the importance has shape {list(np.shape(importance))}, the layout "
+                              f"{layout.n_tokens} tokens")
+        candidate_weights(importance, layout)  # the same checks: finite, not negative
+        counted = layout.candidate_mask() & (layout.frames() != NO_FRAME)
+        frames = layout.frames()[counted]
+        per_frame.append(np.bincount(frames, np.asarray(importance, np.float64)[counted]))
+        counts.append(np.bincount(frames).astype(np.float64))
+    mass, count = (_mean_padded(rows) for rows in (per_frame, counts))
+    if count.sum() == 0:
+        raise FastAVError(f"the layout {layouts[0].describe()} has no video or audio candidates to calibrate")
+    # no importance on any candidate: each candidate counts the same (as `candidate_weights`)
+    weights = mass if mass.sum() > 0 else count
+    shares = np.cumsum(np.concatenate([[0.0], weights / weights.sum()]))
+    keep_frames = int(np.searchsorted(shares, keep_mass - 1e-9, side="left"))  # the first F reaching it
+    keep_frames = min(keep_frames, len(weights))
+    kept = int(positional_keep_mask(layouts[0], PruningConfig(keep_frames=keep_frames)).sum())
+    return PositionalRule(None, 0, keep_frames, kept, float(shares[keep_frames]))
+
+
+def _mean_padded(rows: list[np.ndarray]) -> np.ndarray:
+    """The mean of 1-D arrays of different lengths, each padded with zeros to the longest."""
+    out = np.zeros(max(len(row) for row in rows))
+    for row in rows:
+        out[:len(row)] += row
+    return out / len(rows)
 
 
 def _choose_frames(weights, layout, candidates, target) -> PositionalRule:

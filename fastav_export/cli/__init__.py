@@ -23,10 +23,13 @@ COMMANDS = {
     "compare": ("fastav_export.cli.compare_command", "check an engine against a reference with Polygraphy"),
     "triton": ("fastav_export.cli.triton_command", "render a Triton Inference Server model repository for an engine"),
     "calibrate": ("fastav_export.cli.calibrate_command", "derive a positional pruning preset from attention rollout"),
+    "sample-clip": ("fastav_export.cli.sample_clip_command", "write a sample video clip (moving colours, 440 Hz tone)"),
 }
 
 EPILOG = """examples:
   fastav-export build
+  fastav-export sample-clip clip.mp4
+  fastav-export run engines/videollama2-tiny-fp32 --video clip.mp4 --question "What is happening?"
   fastav-export run engines/videollama2-tiny-fp32 --json out.json
   fastav-export run --model videollama2-tiny --backend torch
   fastav-export run --model videollama2-tiny --global-policy rollout --json out.json
@@ -78,9 +81,9 @@ def _setup_logging(args) -> None:
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     handlers = [logging.StreamHandler(sys.stderr)]
     if args.log_file:
-        from ..user_io.output_paths import check_output_file
+        from .output_checks import check_output_files
 
-        check_output_file(args.log_file, "--log-file")
+        check_output_files(args, {"--log-file": args.log_file})
         handlers.append(logging.FileHandler(args.log_file))
     logging.basicConfig(level=logging.WARNING, format="%(message)s", handlers=handlers, force=True)
     logging.getLogger("fastav_export").setLevel(level)

@@ -16,9 +16,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..errors import FastAVError
-from ..user_io.output_paths import check_output_file, write_text_atomic
+from ..user_io.output_paths import write_text_atomic
 from .arg_types import non_negative_int, positive_int, seed, thread_count
-from .options import add_pruning_arguments, pruning_config_from_args
+from .options import add_pruning_arguments, engine_preset_target, pruning_config_from_args
+from .output_checks import check_output_files
 
 EXAMPLES = """examples:
   fastav-export bench engines/videollama2-tiny-fp32
@@ -60,12 +61,12 @@ def main(args) -> int:
     from ..runtime.bench import Series, format_stats, run_round
     from .run_command import check_run_inputs
 
-    if args.json is not None:
-        check_output_file(args.json, "--json")
+    check_output_files(args, {"--json": args.json})
     manifest = load_engine_dir(args.engine)
     dims = manifest.dims
     layout = TokenLayout.load(args.layout) if args.layout is not None else manifest.layout
-    pruned = pruning_config_from_args(args, None, dims.num_layers, base=manifest.pruning)
+    pruned = pruning_config_from_args(args, None, dims.num_layers, base=manifest.pruning,
+                                      target=engine_preset_target(manifest, layout))
     dense = replace(PruningConfig.dense(), global_layer=manifest.global_layer).resolve(dims.num_layers)
     if args.decode_steps + 1 > manifest.max_new_tokens:  # named by this command's flag, not run's
         raise FastAVError(f"--decode-steps {args.decode_steps}: {args.decode_steps + 1} new tokens exceed the engine's "

@@ -38,6 +38,7 @@ from .options import (
     resolve_model,
     salmonn_options,
 )
+from .output_checks import command_inputs
 
 EXAMPLES = """examples:
   fastav-export build                                   # videollama2-tiny, fp32, ONNX Runtime, with encoders
@@ -75,8 +76,8 @@ def add_arguments(parser) -> None:
     group.add_argument("--export-only", action="store_true", help="write the ONNX graphs and config.json only")
     group.add_argument("--out", metavar="DIR", type=Path, help="engine directory (default engines/<model>-<precision>)")
     group.add_argument("--max-tokens", type=positive_int,
-                       help=f"longest prompt the engine accepts (default: the layout's N, plus {QUESTION_ROOM} "
-                            "for the question with encoders)")
+                       help=f"longest prompt the engine accepts (default: --layout's N; else the model's longest "
+                            f"prompt, plus {QUESTION_ROOM} for the question with encoders)")
     group.add_argument("--decoder-only", action="store_true",
                        help="leave out the encoders and the tokenizer (requests then send embeddings)")
     group.add_argument("--vision-tower", metavar="DIR", type=Path,
@@ -92,6 +93,7 @@ def main(args) -> int:
 
     from ..contract.precision import TORCH_DTYPES
     from ..engine.build import build_engine, check_target, default_engine_dir
+    from ..user_io.output_paths import check_not_an_input
 
     precision = "fp16" if args.fp16 else "bf16" if args.bf16 else "fp32"
     if precision == "bf16" and args.backend == "ort" and not args.export_only:
@@ -123,7 +125,10 @@ def main(args) -> int:
     if options is not None and not with_media:
         raise FastAVError("--audio-window, --pool and --no-final-linear set up the encoders, which this build "
                           "leaves out: drop them")
-    default_tokens = _longest_prompt(spec, layout, options) + (QUESTION_ROOM if with_media else 0)
+    if args.layout is not None:  # the requests follow this layout, not the model's clips (only without encoders)
+        default_tokens = layout.n_tokens
+    else:
+        default_tokens = _longest_prompt(spec, layout, options) + (QUESTION_ROOM if with_media else 0)
     max_tokens = args.max_tokens if args.max_tokens is not None else default_tokens
     if max_tokens < layout.n_tokens:
         raise FastAVError(f"--max-tokens {max_tokens} is below the layout's {layout.n_tokens} tokens")
@@ -132,6 +137,8 @@ def main(args) -> int:
                           f"{dims.max_position_embeddings} positions with {max_tokens} prompt tokens")
     name = Path(args.checkpoint).resolve().name if args.checkpoint else spec.name
     out = args.out or default_engine_dir(name, precision)
+    # A build replaces `out` whole: it must neither be nor hold nor lie inside what the build reads.
+    check_not_an_input(out, f"--out {out}", command_inputs(args), replaced=True)
     check_target(out)
     if args.timing_cache is not None and args.timing_cache.is_dir():
         raise FastAVError(f"--timing-cache {args.timing_cache} is a directory: give a file name")

@@ -20,7 +20,7 @@ import logging
 from pathlib import Path
 
 from ..errors import FastAVError
-from .arg_types import seed
+from .arg_types import seed, utf8_text
 
 EXAMPLES = """examples:
   fastav-export calibrate --model videollama2-tiny --samples samples/ --out preset.json
@@ -68,7 +68,8 @@ def add_arguments(parser) -> None:
     group = parser.add_argument_group("calibration")
     group.add_argument("--samples", metavar="PATH", nargs="+", required=True,
                        help=".npy embeddings files, directories or globs of them, or video files (with --question)")
-    group.add_argument("--question", metavar="TEXT", help="the question of video samples (one layout for all)")
+    group.add_argument("--question", metavar="TEXT", type=utf8_text,
+                       help="the question of video samples (one layout for all)")
     group.add_argument("--global-layer", type=int, metavar="K", help="the layer the rule prunes before (default L/2)")
     group.add_argument("--alpha", type=_alphas, default=[0.5], metavar="A[,A...]",
                        help="rollout residual weight(s); the preset uses the first, the others are reported "
@@ -95,18 +96,21 @@ def main(args) -> int:
 
     from ..calibration.calibrate import calibrate, held_out_overlap, mass_summary
     from ..calibration.samples import sample_paths
-    from ..user_io.output_paths import check_output_dir, check_output_file, write_text_atomic
-    from .options import check_weights_available, decoder_dims, load_decoder, resolve_spec
+    from ..user_io.output_paths import write_text_atomic
+    from .options import check_weights_available, decoder_dims, load_decoder, preset_target, resolve_spec
+    from .output_checks import check_output_dirs, check_output_files
 
-    # Everything the user gave is checked before the model is loaded.
-    check_output_file(args.out, "--out")
-    if args.json is not None:
-        check_output_file(args.json, "--json")
+    # Everything the user gave is checked before the model is loaded; the samples are found
+    # first so that no output can overwrite one of them.
+    paths = sample_paths(args.samples)
+    held = sample_paths(args.held_out, "--held-out") if args.held_out else []
+    samples_read = [("--samples", path) for path in paths] + [("--held-out", path) for path in held]
+    check_output_files(args, {"--out": args.out, "--json": args.json}, samples_read)
     if args.plots is not None:
         from ..calibration.plots import check_plots_available
 
         check_plots_available()
-        check_output_dir(args.plots, "--plots")
+        check_output_dirs(args, {"--plots": args.plots}, samples_read)
     spec = resolve_spec(args)
     if spec is not None:
         check_weights_available(args, spec)
@@ -115,8 +119,6 @@ def main(args) -> int:
     if not 1 <= K <= dims.num_layers - 1:
         raise FastAVError(f"--global-layer {K} is outside 1..{dims.num_layers - 1} (the decoder has "
                           f"{dims.num_layers} layers)")
-    paths = sample_paths(args.samples)
-    held = sample_paths(args.held_out, "--held-out") if args.held_out else []
     model = load_decoder(args, spec, torch.float32) if spec is not None else None
     if model is None:
         raise FastAVError("a plain Qwen2 checkpoint needs --model of its family (videollama2 or video-salmonn2)")
@@ -131,7 +133,9 @@ def main(args) -> int:
         report["held_out_overlap"] = {"samples": [s.name for s in held_samples], "jaccard": overlaps,
                                       **mass_summary(overlaps)}
     _print(report, result)
-    write_text_atomic(args.out, _preset_text(result, report))
+    name = Path(args.checkpoint).resolve().name if args.checkpoint else spec.name
+    target = preset_target(name, spec.family, result.layout, dims.num_layers)
+    write_text_atomic(args.out, _preset_text(result, report, target))
     print(f"wrote {args.out}: use it with `fastav-export build --preset {args.out}` or `run --preset {args.out}`")
     if args.plots is not None:
         for path in _plots(args, model, result, samples[0]):
@@ -145,6 +149,7 @@ def _load_samples(args, spec, dims, model, paths, flag, layout=None):
     """([Sample], layout): embeddings files on the model's layout (or --layout), videos on their prompt's."""
     from ..calibration.calibrate import Sample
     from ..calibration.samples import is_embeddings
+    from ..contract.layout import INTERLEAVED
     from ..user_io.embeds_file import load_embeds
     from .options import resolve_layout
 
@@ -153,14 +158,16 @@ def _load_samples(args, spec, dims, model, paths, flag, layout=None):
     if videos:
         if args.question is None:
             raise FastAVError(f"{flag} {videos[0]} is a video: give the question of the video samples with --question")
-        prompts_layout, video_samples = _video_samples(args, spec, dims, model, videos)
-        if layout is not None and prompts_layout != layout:
+        prompts_layout, video_samples = _video_samples(args, spec, dims, model, videos, flag)
+        # Interleaved clips each keep their own layout (their rule is in frames); others must share one.
+        if layout is not None and prompts_layout != layout and not (
+                layout.arrangement == prompts_layout.arrangement == INTERLEAVED):
             raise FastAVError(f"{flag}: the video samples' layout differs from the other samples'")
-        layout = prompts_layout
+        layout = layout or prompts_layout
         samples += video_samples
     layout = layout or resolve_layout(args, spec)
     for path in (p for p in paths if is_embeddings(p)):
-        embeds = load_embeds(path, dims.hidden_size)
+        embeds = load_embeds(path, dims.hidden_size, flag)
         if embeds.shape[1] != layout.n_tokens:
             raise FastAVError(f"{flag} {path} has {embeds.shape[1]} tokens but the layout {layout.describe()} has "
                               f"{layout.n_tokens}: pass samples of the model's layout, or the matching --layout")
@@ -170,10 +177,11 @@ def _load_samples(args, spec, dims, model, paths, flag, layout=None):
     return samples, layout
 
 
-def _video_samples(args, spec, dims, model, videos):
+def _video_samples(args, spec, dims, model, videos, flag):
     import torch
 
     from ..calibration.calibrate import Sample
+    from ..media.decode import NoAudioTrack
     from ..models.media_parts import load_media_parts
     from ..runtime.front_end import FrontEnd
 
@@ -184,9 +192,13 @@ def _video_samples(args, spec, dims, model, videos):
     samples, layout = [], None
     table = model.model.embed_tokens.weight.detach().float()
     for path in videos:
-        prompt, _ = front.prompt(args.question, path)
+        try:
+            prompt, _ = front.prompt(args.question, path)
+        except NoAudioTrack as exc:  # calibrate takes no separate audio: the sample itself must change
+            raise FastAVError(f"{exc}: calibrate's video samples need their own audio track; drop it from "
+                              f"{flag}, or pass the samples as .npy embeddings") from None
         layout = layout or prompt.layout
-        samples.append(Sample(path.name, prompt.splice(table[torch.from_numpy(prompt.text_ids())])))
+        samples.append(Sample(path.name, prompt.splice(table[torch.from_numpy(prompt.text_ids())]), prompt.layout))
     return layout, samples
 
 
@@ -223,6 +235,9 @@ def _print(report: dict, result) -> None:
     count = len(result.samples)
     print(f"calibrated on {count} sample{'s' if count != 1 else ''} of {report['model']} ({result.layout.describe()}), "
           f"global layer {result.global_layer}, keep-mass {result.keep_mass}")
+    if len(set(result.layouts)) > 1:
+        print(f"  the clips differ in length ({len(set(result.layouts))} layouts; the first is shown): the rule in "
+              "frames is chosen over the importance of each frame")
     for alpha, each in result.rules.items():
         mark = "  <- preset" if alpha == result.alpha else ""
         print(f"  alpha {alpha}: {each.describe()}: keeps {each.kept} of {report['candidates']} candidates, "
@@ -246,13 +261,13 @@ def _print(report: dict, result) -> None:
     print(f"rule: {rule.describe()}")
 
 
-def _preset_text(result, report: dict) -> str:
+def _preset_text(result, report: dict, target) -> str:
     from ..contract.preset import preset_json
     from ..contract.pruning_config import PruningConfig
 
     config = result.rule.config(PruningConfig(global_layer=result.global_layer, alpha=result.alpha,
                                               rollout_queries=report["rollout_queries"]))
-    return preset_json(config, {"calibrate": report})
+    return preset_json(config, {"calibrate": report}, target)
 
 
 def _plots(args, model, result, sample) -> list[Path]:

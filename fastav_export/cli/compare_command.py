@@ -22,12 +22,9 @@ import json
 import logging
 from pathlib import Path
 
-from ..user_io.output_paths import (
-    check_output_dir,
-    check_output_file,
-    write_text_atomic,
-)
+from ..user_io.output_paths import write_text_atomic
 from .arg_types import positive_int, seed, thread_count, tolerance
+from .output_checks import check_output_dirs, check_output_files
 
 EXAMPLES = """examples:
   fastav-export compare engines/videollama2-tiny-fp32 --against torch
@@ -79,11 +76,8 @@ def main(args) -> int:
     require("polygraphy", "fastav-export compare")
     if "trt" in (args.against, args.backend):
         check_installed("tensorrt", "the TensorRT backend")
-    for flag, path in (("--report", args.report), ("--save-inputs", args.save_inputs)):
-        if path is not None:
-            check_output_file(path, flag)
-    if args.save_graph_data is not None:
-        check_output_dir(args.save_graph_data, "--save-graph-data")
+    check_output_files(args, {"--report": args.report, "--save-inputs": args.save_inputs})
+    check_output_dirs(args, {"--save-graph-data": args.save_graph_data})
     from ..compare.session import Comparison
 
     comparison = Comparison(args.engine, against=args.against, backend=args.backend, threads=args.threads,

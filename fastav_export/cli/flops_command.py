@@ -12,15 +12,17 @@ import logging
 from pathlib import Path
 
 from ..errors import FastAVError
-from ..user_io.output_paths import check_output_file, write_text_atomic
+from ..user_io.output_paths import write_text_atomic
 from .arg_types import clip_seconds
 from .options import (
     add_model_arguments,
     add_pruning_arguments,
     check_layout_positions,
+    preset_target,
     pruning_config_from_args,
     resolve_layout,
 )
+from .output_checks import check_output_files
 
 EXAMPLES = """examples:
   fastav-export flops --model videollama2
@@ -48,12 +50,12 @@ def main(args) -> int:
     from ..contract.schedule import make_schedule
     from ..models import get_model_spec
 
-    if args.json is not None:
-        check_output_file(args.json, "--json")
+    check_output_files(args, {"--json": args.json})
     spec = get_model_spec(args.model or DEFAULT_MODEL)
     layout = _layout(args, spec)
     check_layout_positions(layout, spec.dims)
-    config = pruning_config_from_args(args, spec, spec.dims.num_layers)
+    config = pruning_config_from_args(args, spec, spec.dims.num_layers,
+                                      target=preset_target(spec.name, spec.family, layout, spec.dims.num_layers))
     schedule = make_schedule(layout, config, spec.dims.num_layers)
     report = flops_report(spec.dims, schedule)
     print(f"model: {spec.name} ({spec.description})")

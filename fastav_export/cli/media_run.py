@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..errors import FastAVError
 from ..user_io.output_paths import write_text_atomic
+from .arg_types import utf8_text
 
 log = logging.getLogger("fastav_export")
 STAGES = ("media_decode", "vision_encoder", "audio_encoder", "prefill", "decode")
@@ -25,7 +26,8 @@ def add_media_arguments(parser) -> None:
     group = parser.add_argument_group("media (answer a question about a video)")
     group.add_argument("--video", metavar="FILE", type=Path,
                        help="video file (any format FFmpeg reads); its audio track is the audio unless --audio")
-    group.add_argument("--question", metavar="TEXT", help="the question about the video (with --video)")
+    group.add_argument("--question", metavar="TEXT", type=utf8_text,
+                       help="the question about the video (with --video)")
     group.add_argument("--audio", metavar="FILE", type=Path, help="audio file that replaces the video's own track")
     group.add_argument("--silent-audio", action="store_true",
                        help="a video without an audio track gets silence instead of an error")
@@ -41,7 +43,7 @@ def check_media_arguments(args) -> bool:
         given = [flag for flag, value in (("--question", args.question), ("--audio", args.audio),
                                           ("--silent-audio", args.silent_audio)) if value]
         if given:
-            raise FastAVError(f"{', '.join(given)} need --video FILE")
+            raise FastAVError(f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} --video FILE")
         return False
     if args.question is None:
         raise FastAVError("--video needs --question TEXT: what to ask about the video")
@@ -67,14 +69,15 @@ def run_engine(args) -> int:
     from ..engine.requests import check_request
     from ..runtime.backends import default_backend, open_engine_backend
     from ..runtime.front_end import FrontEnd
-    from .options import pruning_config_from_args
+    from .options import engine_preset_target, pruning_config_from_args
 
     manifest = load_engine_dir(args.engine)
     backend_name = args.backend or default_backend(manifest)
-    config = pruning_config_from_args(args, None, manifest.dims.num_layers, base=manifest.pruning)
+    config = pruning_config_from_args(args, None, manifest.dims.num_layers, base=manifest.pruning,
+                                      target=engine_preset_target(manifest))
     check_request(manifest, manifest.layout, config, args.max_new_tokens)  # before any media is decoded
     with FrontEnd.from_engine(manifest, args.threads, backend_name) as front:
-        prompt, seconds = front.prompt(args.question, args.video, args.audio, args.silent_audio)
+        prompt, seconds = _prompt(front, args)
         backend = open_engine_backend(manifest, prompt.layout, config, backend_name, threads=args.threads,
                                       max_new_tokens=args.max_new_tokens)
         with backend:
@@ -92,6 +95,7 @@ def run_torch(args, spec, dims, config, dtype, device) -> int:
     from ..models.media_parts import load_media_parts
     from ..reference.torch_reference import TorchReference
     from ..runtime.front_end import FrontEnd
+    from ..runtime.token_limit import TokenLimit
     from .options import check_layout_positions, check_run_memory, load_decoder, salmonn_options
 
     if spec is None or not spec.has_media:
@@ -102,8 +106,10 @@ def run_torch(args, spec, dims, config, dtype, device) -> int:
                              options=salmonn_options(args, spec))
     model = load_decoder(args, spec, dtype, device, args.attn_implementation)
     log.debug(f"loaded the model in {time.perf_counter() - started:.1f} s")
-    front = FrontEnd.from_parts(spec, parts)
-    prompt, seconds = front.prompt(args.question, args.video, args.audio, args.silent_audio)
+    # what the reference can run, so a clip whose layout follows its length is refused before decoding
+    front = FrontEnd.from_parts(spec, parts, token_limit=TokenLimit.of_model(dims.max_position_embeddings,
+                                                                             args.max_new_tokens))
+    prompt, seconds = _prompt(front, args)
     check_layout_positions(prompt.layout, dims, args.max_new_tokens)
     check_run_memory(prompt.layout, config, dims, 1, args.max_new_tokens, dtype.itemsize, synthetic=False)
     backend = TorchReference(model, prompt.layout, config, rollout_impl=args.rollout_impl)
@@ -113,6 +119,18 @@ def run_torch(args, spec, dims, config, dtype, device) -> int:
     title = f"{args.checkpoint or spec.name}, torch backend on {device} ({args.dtype})"
     return _answer_and_report(args, backend, front, prompt, text_embeds, seconds, dims, config, title,
                               _sources(parts.sources))
+
+
+def _prompt(front, args):
+    """`front.prompt` for the run's media flags; a clip without sound gets the flags that fix it."""
+    from ..media.decode import NoAudioTrack
+
+    try:
+        return front.prompt(args.question, args.video, args.audio, args.silent_audio)
+    except NoAudioTrack as exc:
+        advice = ("pass an audio file (or a video with sound) with --audio" if args.audio is not None
+                  else "pass the audio with --audio FILE, or --silent-audio to answer with silence")
+        raise FastAVError(f"{exc}: {advice}") from None
 
 
 def _sources(sources: dict) -> list[str]:

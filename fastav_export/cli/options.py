@@ -17,7 +17,6 @@ from ..contract.pruning_config import (
     ROLLOUT_QUERIES,
     PruningConfig,
     cli_flag,
-    parse_budget,
 )
 from ..errors import FastAVError
 from ..models import get_model_spec, model_names
@@ -75,8 +74,8 @@ def add_pruning_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--alpha", type=float, help="rollout residual weight (default 0.5)")
     group.add_argument("--global-policy", choices=GLOBAL_POLICIES, help="global cut policy (default positional)")
     group.add_argument("--global-budget", type=str, metavar="B",
-                       help="rollout: candidates to keep, a count (300) or a fraction (0.25); "
-                            "default: as many as the positional rule keeps")
+                       help="rollout: candidates to keep, a count (300) or a fraction (0.25 or 25%%; a "
+                            "whole decimal like 1.0 is refused); default: as many as the positional rule keeps")
     group.add_argument("--rollout-queries", choices=ROLLOUT_QUERIES, help="query rows averaged by rollout (default all)")
     group.add_argument("--cutoff", type=int, help="positional: keep candidates below this position")
     group.add_argument("--keep-audio", type=int, metavar="K", help="positional: keep the first K audio tokens")
@@ -89,14 +88,18 @@ def add_pruning_arguments(parser: argparse.ArgumentParser) -> None:
 
 def resolve_spec(args) -> ModelSpec | None:
     """The spec that gives the default layout and preset: --model's, else the checkpoint family's
-    full-size spec (None for a plain Qwen2 checkpoint, which has no layout of its own)."""
+    full-size spec (None for a plain Qwen2 checkpoint, which has no layout of its own), with what
+    the checkpoint's config.json sets (VideoLLaMA2: num_frames)."""
     checkpoint = getattr(args, "checkpoint", None)
     if checkpoint is None:
         return get_model_spec(args.model or DEFAULT_MODEL)
-    from ..models.checkpoint import checkpoint_family
+    from ..models.checkpoint import checkpoint_family, read_config
 
     family, _ = checkpoint_family(checkpoint)  # also refuses what is not a supported checkpoint
-    return get_model_spec(args.model) if args.model else full_size_spec(family)
+    spec = get_model_spec(args.model) if args.model else full_size_spec(family)
+    if spec is None:
+        return None
+    return spec.for_checkpoint(read_config(Path(checkpoint)), f"{checkpoint}/config.json")
 
 
 def resolve_layout(args, spec: ModelSpec | None) -> TokenLayout:
@@ -111,10 +114,30 @@ PRUNING_FLAGS = ("global_layer", "fine_ratio", "alpha", "global_policy", "rollou
                  "keep_frames", "global_budget")
 
 
+def preset_target(model: str, family: str | None, layout: TokenLayout, num_layers: int):
+    """What a `--preset` is applied to (checked against what it was calibrated for)."""
+    from ..contract.preset import PresetTarget
+
+    return PresetTarget.of(model, family, layout, num_layers)
+
+
+def engine_preset_target(manifest, layout: TokenLayout | None = None):
+    """The preset target of an engine directory: its model (the family where the name is registered)
+    on `layout` (default: the layout it was built for)."""
+    from ..models.registry import family_of
+
+    return preset_target(manifest.model, family_of(manifest.model), layout or manifest.layout,
+                         manifest.dims.num_layers)
+
+
 def pruning_config_from_args(args, spec: ModelSpec | None, num_layers: int,
-                             base: PruningConfig | None = None) -> PruningConfig:
+                             base: PruningConfig | None = None, target=None) -> PruningConfig:
     """`base` (an engine's built config) or the model preset, with the command line's
-    overrides, validated and resolved."""
+    overrides, validated and resolved.
+
+    target: the PresetTarget a `--preset` is applied to: a preset for another layout kind or model
+    family is refused, one for another size of the same model logged as a warning.
+    """
     overrides = {name: getattr(args, name) for name in PRUNING_FLAGS if getattr(args, name) is not None}
     preset = getattr(args, "preset", None)
     if preset is not None:
@@ -122,7 +145,10 @@ def pruning_config_from_args(args, spec: ModelSpec | None, num_layers: int,
             raise FastAVError("--no-prune turns pruning off, so --preset would be ignored: drop one")
         from ..contract.preset import load_preset
 
-        base = load_preset(preset, num_layers).config
+        loaded = load_preset(preset, num_layers, target)
+        if loaded.warning:
+            log.warning(f"warning: {loaded.warning}")
+        base = loaded.config
     if args.no_prune:
         ignored = [cli_flag(name) for name in overrides if name != "global_layer"]
         if ignored:  # silently dropping them would hide a mistake
@@ -137,8 +163,6 @@ def pruning_config_from_args(args, spec: ModelSpec | None, num_layers: int,
         config = spec.preset
     else:  # a plain Qwen2 checkpoint has no preset: rollout keeping a quarter of the candidates
         config = PruningConfig(global_policy="rollout", global_budget=0.25)
-    if "global_budget" in overrides:
-        overrides["global_budget"] = parse_budget(overrides["global_budget"])
     return config.with_overrides(overrides, num_layers)
 
 
@@ -188,7 +212,9 @@ def resolve_model(args):
     if spec is not None:
         check_weights_available(args, spec)
     dims = decoder_dims(args, spec)
-    return spec, layout, dims, pruning_config_from_args(args, spec, dims.num_layers)
+    model = Path(args.checkpoint).resolve().name if getattr(args, "checkpoint", None) else spec.name
+    target = preset_target(model, spec.family if spec is not None else None, layout, dims.num_layers)
+    return spec, layout, dims, pruning_config_from_args(args, spec, dims.num_layers, target=target)
 
 
 def load_decoder(args, spec: ModelSpec, dtype, device="cpu", attn_implementation: str = "sdpa"):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..contract.layout import TokenLayout
 from ..errors import FastAVError
-from ..user_io.output_paths import check_output_file, write_text_atomic
+from ..user_io.output_paths import write_text_atomic
 from .arg_types import positive_int, seed, thread_count
 from .media_run import add_media_arguments, check_media_arguments
 from .options import (
@@ -30,9 +30,11 @@ from .options import (
     check_layout_positions,
     check_run_memory,
     load_decoder,
+    engine_preset_target,
     pruning_config_from_args,
     resolve_model,
 )
+from .output_checks import check_output_files
 
 EXAMPLES = """examples:
   fastav-export run engines/videollama2-tiny-fp32 --video clip.mp4 --question "What is happening?"
@@ -112,8 +114,7 @@ def _device(name: str):
 
 
 def main(args) -> int:
-    if args.json is not None:
-        check_output_file(args.json, "--json")
+    check_output_files(args, {"--json": args.json})
     media = check_media_arguments(args)
     if args.vision_tower is not None and (args.engine is not None or getattr(args, "checkpoint", None) is None):
         raise FastAVError("--vision-tower goes with --checkpoint (the engine directory holds its encoders)")
@@ -194,7 +195,8 @@ def _run_engine(args, media: bool = False) -> int:
     backend_name = args.backend or default_backend(manifest)
     dims = manifest.dims
     layout = TokenLayout.load(args.layout) if args.layout is not None else manifest.layout
-    config = pruning_config_from_args(args, None, dims.num_layers, base=manifest.pruning)
+    config = pruning_config_from_args(args, None, dims.num_layers, base=manifest.pruning,
+                                      target=engine_preset_target(manifest, layout))
     embeds = check_run_inputs(args, layout, dims, config, BYTES[manifest.precision])
     backend = open_engine_backend(manifest, layout, config, backend_name, threads=args.threads,
                                   max_new_tokens=args.max_new_tokens)
@@ -226,6 +228,6 @@ def _generate_and_report(args, backend, embeds, layout, config, dims, title: str
     print(f"FLOPs ratio (pruned / dense): {report.describe()}")
     log.info(f"generated {args.max_new_tokens} tokens in {elapsed:.2f} s")
     if args.json:
-        write_text_atomic(args.json, json.dumps(result.to_json()) + "\n")
+        write_text_atomic(args.json, json.dumps({**result.to_json(), "layout": layout.to_json()}) + "\n")
         log.info(f"wrote {args.json}")
     return 0

@@ -1,4 +1,4 @@
-"""The pruning contract (`../shared/fastav-semantics.md`): what is kept, in which shapes,
+"""The pruning contract (`docs/semantics.md`): what is kept, in which shapes,
 at what cost. Pure Python/numpy/torch, no model and no runtime.
 
     dims.py              DecoderDims: the decoder's sizes

@@ -99,8 +99,13 @@ class FrameInterleave:
         """[prefix][F x ([V video][k audio])][audio past the cap, if any][suffix] of a clip with `frames`
         sampled frames, `chunks` audio chunks and `seconds` of video."""
         if frames < 2:
-            raise FastAVError(f"the clip gives {frames} frame at {self.fps:g} fps, and video-SALMONN 2 needs at "
-                              "least 2 (as upstream asserts): pass a clip longer than one second")
+            needed = "video-SALMONN 2 needs at least 2 (as upstream asserts)"
+            if self.frames(seconds) >= 2:  # long enough on paper: its video stream ends early
+                raise FastAVError(f"the {seconds:g} s clip gives only {frames} frame{'s' if frames != 1 else ''} "
+                                  f"at {self.fps:g} fps, and {needed}: its video stream ends early (truncated or "
+                                  "damaged?): re-encode it, or pass a complete clip")
+            raise FastAVError(f"the clip gives {frames} frame{'s' if frames != 1 else ''} at {self.fps:g} fps, and "
+                              f"{needed}: pass a clip longer than {1 / self.fps:g} s")
         spread = self.frame_audio_tokens(chunks, seconds)
         k = math.ceil(spread / frames)
         segments = [Segment(TEXT, prefix_tokens)]

@@ -30,6 +30,8 @@ TEXT, VIDEO, AUDIO = "text", "video", "audio"
 KINDS = (TEXT, VIDEO, AUDIO)
 KIND_CODES = {TEXT: 0, VIDEO: 1, AUDIO: 2}
 NO_FRAME = -1
+BLOCKS, INTERLEAVED = "blocks", "interleaved"
+ARRANGEMENTS = (BLOCKS, INTERLEAVED)
 # Sanity bounds, far above any real prompt (Qwen2 has 32,768 positions): positions and
 # frame indices become int64 arrays, and a length of 10**12 would ask for a terabyte
 # before any model could refuse it. Each command checks the model's own limit too.
@@ -120,13 +122,21 @@ class TokenLayout:
         mask[-1] = False
         return mask
 
+    @property
+    def arrangement(self) -> str:
+        """"interleaved" when audio belongs to frames (video-SALMONN 2's [video][audio] per frame),
+        else "blocks" (VideoLLaMA2's [video...][audio]). Positional rules are in frames for the one,
+        in positions for the other."""
+        return INTERLEAVED if any(seg.kind == AUDIO and seg.frame is not None for seg in self.segments) else BLOCKS
+
     def count(self, kind: str) -> int:
         return sum(s.length for s in self.segments if s.kind == kind)
 
-    def check_matches(self, n_tokens: int, what: str = "the input embeddings") -> None:
+    def check_matches(self, n_tokens: int, what: str = "the input embeddings", plural: bool = True) -> None:
+        """One line unless `what` (plural: a plural noun, e.g. "the input embeddings") has `n_tokens` tokens."""
         if self.n_tokens != n_tokens:
             raise FastAVError(
-                f"the layout covers {self.n_tokens} tokens but {what} have {n_tokens}: "
+                f"the layout covers {self.n_tokens} tokens but {what} {'have' if plural else 'has'} {n_tokens}: "
                 f"fix the segment lengths or pass the matching --layout"
             )
 

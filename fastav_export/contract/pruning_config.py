@@ -11,6 +11,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 
 from ..errors import FastAVError
+from .budget import check_budget, describe_budget, parse_budget
+
+__all__ = ["GLOBAL_POLICIES", "ROLLOUT_QUERIES", "PruningConfig", "cli_flag", "parse_budget"]
 
 GLOBAL_POLICIES = ("positional", "rollout", "none")
 ROLLOUT_QUERIES = ("all", "text", "last")
@@ -31,15 +34,16 @@ def _is_number(value) -> bool:
 
 @dataclass(frozen=True)
 class PruningConfig:
-    """FastAV pruning settings (see ../shared/fastav-semantics.md).
+    """FastAV pruning settings (see docs/semantics.md).
 
     global_layer:   K, the first layer that sees the globally pruned set (None: L // 2).
     fine_ratio:     P, share of the remaining candidates dropped after each layer K..L-2.
     alpha:          rollout residual weight, A~ = alpha * A + (1 - alpha) * I.
     global_policy:  "positional" (static rule), "rollout" (per input) or "none".
     global_budget:  rollout only: an int is a count of candidates to keep, a float in
-                    [0, 1] a fraction of the candidates (rounded up). None: keep as many
-                    as the positional rule would, so both policies cost the same FLOPs.
+                    (0, 1) a fraction of the candidates (rounded up); a whole float such
+                    as 1.0 is refused (see budget.py). None: keep as many as the
+                    positional rule would, so both policies cost the same FLOPs.
     cutoff:         positional: keep candidates whose original position is below this.
     keep_audio:     positional: also keep the first k audio tokens.
     keep_frames:    positional: also keep every candidate of frames 0..F-1.
@@ -90,16 +94,8 @@ class PruningConfig:
             raise FastAVError(
                 f"unknown {name('rollout_queries')} {self.rollout_queries!r}: use one of {', '.join(ROLLOUT_QUERIES)}"
             )
-        b = self.global_budget
-        if b is not None:
-            if not _is_number(b) or not b >= 0:
-                raise FastAVError(f"{name('global_budget')} {b!r} is negative or not a number: "
-                                  "use a count or a fraction")
-            if isinstance(b, float) and b > 1.0:
-                raise FastAVError(
-                    f"{name('global_budget')} {b} is a fraction above 1: give a whole count (e.g. 300) or a "
-                    "fraction in [0, 1]"
-                )
+        if self.global_budget is not None:
+            check_budget(self.global_budget, name("global_budget"))
         for setting in ("cutoff", "keep_audio", "keep_frames"):
             value = getattr(self, setting)
             # bool is an int in Python: `{"cutoff": true}` must not mean cutoff 1.
@@ -122,6 +118,8 @@ class PruningConfig:
         so a budget with another policy is a mistake, not a no-op.
         """
         name = name or cli_flag
+        if isinstance(overrides.get("global_budget"), str):  # "300", "0.3", "30%": the command line's form
+            overrides = {**overrides, "global_budget": parse_budget(overrides["global_budget"], name("global_budget"))}
         config = replace(self, **overrides).resolve(num_layers, name)
         if overrides.get("global_budget") is not None and config.global_policy != "rollout":
             raise FastAVError(f"{name('global_budget')} applies to the rollout policy only, but the policy is "
@@ -151,16 +149,9 @@ class PruningConfig:
                      f"first {self.keep_frames} frames" if self.keep_frames else None]
             glob = "positional (" + (", ".join(r for r in rules if r) or "keep no candidates") + ")"
         elif self.global_policy == "rollout":
-            budget = "preset-equivalent count" if self.global_budget is None else self.global_budget
+            budget = "preset-equivalent count" if self.global_budget is None else describe_budget(self.global_budget)
             glob = f"rollout (budget {budget}, alpha {self.alpha}, {self.rollout_queries} query rows)"
         else:
             glob = "none"
         return f"global {glob} before layer {self.global_layer}, fine ratio {self.fine_ratio}"
 
-
-def parse_budget(text: str) -> int | float:
-    """CLI form of a budget: "300" is a count, "0.25" (with a point) a fraction."""
-    try:
-        return float(text) if any(c in text for c in ".eE") else int(text)
-    except ValueError:
-        raise FastAVError(f"--global-budget {text!r} is not a number: use a count (300) or a fraction (0.25)") from None

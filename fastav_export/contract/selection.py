@@ -19,6 +19,7 @@ import math
 import numpy as np
 import torch
 
+from .budget import keep_count
 from .layout import KIND_CODES, NO_FRAME, TokenLayout
 from .pruning_config import PruningConfig
 
@@ -66,10 +67,7 @@ def global_keep_count(layout: TokenLayout, config: PruningConfig) -> int:
         # Rollout without a budget keeps as many tokens as the positional rule, so the
         # two policies can be compared at equal cost.
         return int(positional_keep_mask(layout, config).sum())
-    budget = config.global_budget
-    if isinstance(budget, float):
-        return min(n_candidates, math.ceil(budget * n_candidates))
-    return min(n_candidates, budget)
+    return keep_count(config.global_budget, n_candidates)
 
 
 def fine_drop_count(n_candidates: int, fine_ratio: float) -> int:

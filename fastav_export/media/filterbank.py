@@ -5,11 +5,17 @@ Upstream (DAMO-NLP-SG/VideoLLaMA2, branch `audio_visual`, videollama2/mm_utils.p
 * `process_audio_file` (an audio file): first channel; longer than 30 s -> a *random* 30 s
   window; shorter -> zero-padded at the end to 30 s (the waveform is padded, not the frames);
   resampled to 16 kHz; `fbank(waveform * 2**15, num_mel_bins=128, sample_frequency=16000,
-  frame_length=25, frame_shift=10)` -> [1, 2998, 128], cast to bfloat16.
+  frame_length=25, frame_shift=10)` -> [1, 2998, 128], cast to bfloat16. soundfile reads the
+  file as float64, so the filterbank is computed in float64.
 * `process_audio_from_video` (the audio track of a video): decoded by ffmpeg as mono 16 kHz
-  int16 / 32768; 8 clips of 2 s spread evenly over the track (pytorchvideo's
+  int16 / 32768 in float32; 8 clips of 2 s spread evenly over the track (pytorchvideo's
   `ConstantClipsPerVideoSampler`) are concatenated (16 s) and zero-padded to 30 s; then the
-  same fbank call.
+  same fbank call, computed in float32.
+
+torchaudio's fbank computes in its input's dtype, and the two paths differ by up to ~1 in the
+quiet high mel bins of a loud clip (float32 rounding of the loud bins' spectrum), so
+`audio_features` keeps the waveform's dtype too: callers pass an audio file's samples as
+`AUDIO_FILE_DTYPE` and a video's track as `VIDEO_TRACK_DTYPE`.
 
 The normalisation `(fbank - 15.41663) / (2 * 6.55582)` is *not* part of this preprocessing:
 upstream applies it inside the audio tower (`BEATs.preprocess`, called by
@@ -41,6 +47,11 @@ LOG_FLOOR = torch.finfo(torch.float32).eps  # Kaldi/torchaudio floor the mel ene
 # BEATs' filterbank statistics (BEATs.preprocess): fbank -> (fbank - mean) / (2 * std).
 FBANK_MEAN = 15.41663
 FBANK_STD = 6.55582
+
+# The dtype upstream's readers return, which its filterbank computes in: soundfile's default for
+# an audio file (process_audio_file), ffmpeg's int16 / 32768.0 for a video's track (load_audio_from_video).
+AUDIO_FILE_DTYPE = np.float64
+VIDEO_TRACK_DTYPE = np.float32
 
 # process_audio_from_video: 8 clips of 2 s from the track.
 VIDEO_AUDIO_CLIPS = 8
@@ -141,41 +152,55 @@ def fit_to_window(waveform: np.ndarray, settings: AudioSettings) -> np.ndarray:
     return np.pad(waveform, (0, target - waveform.shape[0]))
 
 
+def video_audio_spans(samples: int, sample_rate: int, clips: int = VIDEO_AUDIO_CLIPS,
+                      clip_seconds: int = VIDEO_AUDIO_CLIP_SECONDS) -> list[tuple[int, int]]:
+    """The sample ranges [start, end) VideoLLaMA2 takes from a track of `samples` samples: `clips` of them.
+
+    pytorchvideo's ConstantClipsPerVideoSampler over duration D = samples / rate: clip i starts at
+    i * max(D - clip_seconds, 0) / clips seconds (exact fractions, as upstream), and covers samples
+    [int(start * rate), int((start + clip_seconds) * rate)). `end` may pass the track's end (a track
+    shorter than a clip): the clip then stops there, as a slice does. A track shorter than
+    `clip_seconds` gives the same range `clips` times.
+    """
+    duration = samples / sample_rate  # a float, as upstream's; the fractions start from its exact value
+    latest_start = Fraction(max(duration - clip_seconds, 0))
+    step = latest_start / clips
+    starts = [step * i for i in range(clips)]
+    return [(int(start * sample_rate), int((start + clip_seconds) * sample_rate)) for start in starts]
+
+
 def video_audio_clips(waveform: np.ndarray, sample_rate: int, clips: int = VIDEO_AUDIO_CLIPS,
                       clip_seconds: int = VIDEO_AUDIO_CLIP_SECONDS) -> np.ndarray:
-    """The audio VideoLLaMA2 takes from a video's track: `clips` clips of `clip_seconds`, concatenated.
+    """The audio VideoLLaMA2 takes from a video's track [S]: the `video_audio_spans` of it, concatenated
+    ([clips * clip_seconds * rate] samples, fewer for a track shorter than a clip).
 
-    pytorchvideo's ConstantClipsPerVideoSampler over duration D = len / rate: clip i starts at
-    i * max(D - clip_seconds, 0) / clips seconds (exact fractions, as upstream), and covers samples
-    [int(start * rate), int((start + clip_seconds) * rate)) - fewer at the end of a short track.
+    `media.decode.read_audio_spans` reads the same spans from a file without holding the whole track.
     """
     if waveform.ndim != 1:
         raise FastAVError(f"the audio track must be mono [samples], got shape {waveform.shape}")
-    duration = waveform.shape[0] / sample_rate
-    latest_start = Fraction(max(duration - clip_seconds, 0))
-    step = latest_start / clips
-    pieces = []
-    for i in range(clips):
-        start = step * i
-        pieces.append(waveform[int(start * sample_rate):int((start + clip_seconds) * sample_rate)])
-    return np.concatenate(pieces)
+    spans = video_audio_spans(waveform.shape[0], sample_rate, clips, clip_seconds)
+    return np.concatenate([waveform[start:end] for start, end in spans])
 
 
 def audio_features(waveform: np.ndarray, settings: AudioSettings) -> torch.Tensor:
     """VideoLLaMA2's audio preprocessing: mono waveform [S] in [-1, 1] at settings.sample_rate ->
     the raw log-mel filterbank [1, settings.fbank_frames, mel_bins] (float32) the audio tower takes.
 
-    Cut or zero-padded to `settings.seconds` (`fit_to_window`), scaled to int16 range, Kaldi fbank.
+    Cut or zero-padded to `settings.seconds` (`fit_to_window`), scaled to int16 range, Kaldi fbank,
+    computed in the waveform's dtype as upstream's is: float64 stays float64 (an audio file,
+    `AUDIO_FILE_DTYPE`), anything else is float32 (a video's track, `VIDEO_TRACK_DTYPE`).
     For a video's audio track, pass `video_audio_clips(track, rate)` (what upstream feeds).
     Not normalised: the tower normalises (upstream BEATs.preprocess). Upstream rounds this tensor
-    to bfloat16; it is kept in float32 here.
+    to bfloat16; it is returned in float32 here.
     """
-    waveform = np.asarray(waveform, dtype=np.float32)
+    waveform = np.asarray(waveform)
+    dtype = AUDIO_FILE_DTYPE if waveform.dtype == AUDIO_FILE_DTYPE else VIDEO_TRACK_DTYPE
+    waveform = waveform.astype(dtype, copy=False)
     if waveform.ndim != 1:
         raise FastAVError(f"audio must be a mono waveform [samples], got shape {waveform.shape}: mix it down first")
     window = fit_to_window(waveform, settings)
     fbank = kaldi_fbank(torch.from_numpy(np.ascontiguousarray(window)) * PCM_SCALE, settings)
-    return fbank.unsqueeze(0)
+    return fbank.float().unsqueeze(0)
 
 
 def normalize_fbank(fbank: torch.Tensor) -> torch.Tensor:

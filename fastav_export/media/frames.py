@@ -53,6 +53,18 @@ def sample_at_fps(total_frames: int, native_fps: float, fps: float, max_frames: 
     return indices
 
 
+# Frames are kept at most this many times the processor's side in each dimension (16 times its pixels):
+# the processor resizes from the decoded frame, so a bound well above its size leaves common clips as
+# decoded (1920x1080 stays for a 384 processor) while an 8K frame is scaled on decode.
+DECODED_FRAME_SCALE = 4
+
+
+def decoded_frame_pixels(settings: VideoSettings) -> int:
+    """The most pixels a decoded frame is kept at before the processor: (4 * image_size)^2; larger
+    frames are scaled down while decoding, keeping their aspect (`media.decode.kept_frame_size`)."""
+    return (DECODED_FRAME_SCALE * settings.image_size) ** 2
+
+
 def padding_colour(image_mean: tuple[float, float, float]) -> tuple[int, int, int]:
     """The 0-255 fill colour upstream pads with: each mean truncated, int(m * 255) (0.5 -> 127)."""
     return tuple(int(m * 255) for m in image_mean)

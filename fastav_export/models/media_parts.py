@@ -18,6 +18,7 @@ from .registry import ModelSpec
 
 MODAL_TOKEN = "<video>"  # VideoLLaMA2's placeholder text; audio-visual input uses it too
 IMAGE_TOKEN = "<image>"  # LLaVA's, which video-SALMONN 2's prompts carry for the whole clip
+FRAMES_PER_CLIP = "frames per clip"  # the loading report's entry for VideoLLaMA2's num_frames
 
 
 @dataclass
@@ -67,11 +68,16 @@ def load_media_parts(spec: ModelSpec, dims: DecoderDims, checkpoint: Path | None
                           sources={"encoders": f"seeded random weights (seed {seed})",
                                    "tokenizer": "the tiny byte-level tokenizer"})
     from ..text.tokenizer import load_tokenizer
+    from .checkpoint import read_config
+    from .videollama2 import describe_frames
 
     tokenizer = load_tokenizer(checkpoint)
     loaded = videollama2_av.load_encoders(checkpoint, dims.hidden_size, vision_tower)
+    # The spec samples this count already (models.registry.ModelSpec.for_checkpoint); the report says why.
+    frames = describe_frames(read_config(Path(checkpoint)), f"{checkpoint}/config.json")
     return MediaParts(loaded.vision, loaded.audio, tokenizer,
-                      sources={**loaded.sources, "tokenizer": f"{checkpoint} (chat template included)"})
+                      sources={**loaded.sources, FRAMES_PER_CLIP: frames,
+                               "tokenizer": f"{checkpoint} (chat template included)"})
 
 
 def _salmonn_parts(spec, dims, checkpoint, vision_tower, seed, options) -> MediaParts:

@@ -39,6 +39,8 @@ class ModelSpec:
                       media path yet, only the decoder).
     interleave:       a per-frame layout whose counts follow the clip's duration (video-SALMONN 2);
                       None: the media rows are the default layout's, whatever the clip.
+    from_config:      (spec, a checkpoint's config.json, its path for messages) -> the spec with what that
+                      config sets (VideoLLaMA2: the frames per clip and so the layout); None: nothing.
     """
 
     name: str
@@ -53,6 +55,11 @@ class ModelSpec:
     video: VideoSettings | None = None
     audio: AudioSettings | None = None
     interleave: FrameInterleave | None = None
+    from_config: Callable[["ModelSpec", dict, str], "ModelSpec"] | None = None
+
+    def for_checkpoint(self, config: dict, where: str) -> "ModelSpec":
+        """This spec as a checkpoint whose config.json holds `config` (at `where`) sets it up."""
+        return self.from_config(self, config, where) if self.from_config is not None else self
 
     @property
     def has_media(self) -> bool:
@@ -111,3 +118,10 @@ def placeholder_id_for(model: str) -> int:
     built from a checkpoint directory)."""
     spec = _REGISTRY.get(model)
     return spec.placeholder_id if spec is not None else DEFAULT_PLACEHOLDER_ID
+
+
+def family_of(model: str) -> str | None:
+    """The family of a registered model name (None for other names, e.g. an engine built from a checkpoint
+    directory)."""
+    spec = _REGISTRY.get(model)
+    return spec.family if spec is not None else None

@@ -87,16 +87,24 @@ def read_part(directory: Path, name: str, prefix: str, bin_file: str | None = No
     raise missing_part(directory, name, prefix, bin_file)
 
 
-def load_into(module: torch.nn.Module, part: Part, name: str, directory: Path) -> None:
-    """Load `part` into `module` strictly: a missing or unexpected key, or a wrong shape, is one line."""
+def load_into(module: torch.nn.Module, part: Part, name: str, directory: Path) -> str:
+    """Load `part` into `module` strictly: a missing or unexpected key, or a wrong shape, is one line.
+
+    Position ids that upstream's state dict carries are checked and left out (`upstream_buffers.py`).
+    Returns the loading report's note on them: "" when there are none, else "; ignored KEY [1, n] (...)".
+    """
+    from .upstream_buffers import set_aside_position_ids
+
+    state, ignored = set_aside_position_ids(module, part.state, f"{directory}: the {name}")
     expected = module.state_dict()
-    missing = sorted(expected.keys() - part.state.keys())
-    unexpected = sorted(part.state.keys() - expected.keys())
+    missing = sorted(expected.keys() - state.keys())
+    unexpected = sorted(state.keys() - expected.keys())
     if missing or unexpected:
         what = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
         raise FastAVError(f"{directory}: the {name} does not match its architecture ({what}): check the snapshot")
-    for key, value in part.state.items():
+    for key, value in state.items():
         if tuple(value.shape) != tuple(expected[key].shape):
             raise FastAVError(f"{directory}: the {name}'s {key} has shape {list(value.shape)}, expected "
                               f"{list(expected[key].shape)}: the config does not match the weights")
-    module.load_state_dict({key: value.float() for key, value in part.state.items()})
+    module.load_state_dict({key: value.float() for key, value in state.items()})
+    return "".join(f"; ignored {words}" for words in ignored)

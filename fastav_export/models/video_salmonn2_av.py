@@ -164,16 +164,15 @@ def load_encoders(directory: str | Path, decoder_hidden: int, options: SalmonnOp
         part = Part(state, f"{part.source} in {tower_dir} (last layer and head dropped)")
     else:
         part = _read(directory, bins, VISION_TOWER, siglip_tower.CHECKPOINT_PREFIX)
-    load_into(vision.tower, part, VISION_TOWER, directory)
-    sources[VISION_TOWER] = part.source
+    sources[VISION_TOWER] = part.source + load_into(vision.tower, part, VISION_TOWER, directory)
 
     state, projector_sources = {}, []
     for prefix in salmonn_vision.PROJECTOR_KEYS:
         part = _read(directory, bins, VISION_PROJECTOR, prefix)
         state.update({(prefix + key)[len(salmonn_vision.PROJECTOR_PREFIX):]: value for key, value in part.state.items()})
         projector_sources.append(part.source)
-    load_into(vision.projector, Part(state, ""), VISION_PROJECTOR, directory)
-    sources[VISION_PROJECTOR] = "; ".join(projector_sources)
+    ignored = load_into(vision.projector, Part(state, ""), VISION_PROJECTOR, directory)
+    sources[VISION_PROJECTOR] = "; ".join(projector_sources) + ignored
 
     audio_state, audio_sources = {}, []
     for prefix in salmonn_audio.CHECKPOINT_PREFIXES:
@@ -185,7 +184,7 @@ def load_encoders(directory: str | Path, decoder_hidden: int, options: SalmonnOp
         part = _read(directory, bins, AUDIO_ENCODER, prefix)
         audio_state.update({prefix + key: value for key, value in part.state.items()})
         audio_sources.append(part.source)
-    load_into(audio, Part(audio_state, ""), AUDIO_ENCODER, directory)
-    sources[AUDIO_ENCODER] = "; ".join(audio_sources)
+    ignored = load_into(audio, Part(audio_state, ""), AUDIO_ENCODER, directory)
+    sources[AUDIO_ENCODER] = "; ".join(audio_sources) + ignored
     return LoadedEncoders(vision.eval(), audio.eval(), sources)
 

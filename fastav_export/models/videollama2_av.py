@@ -198,12 +198,10 @@ def load_encoders(directory: str | Path, decoder_hidden: int, vision_tower: str 
                     f"{part.source} in {tower_dir}")
     else:
         part = read_part(directory, VISION_TOWER, siglip_tower.CHECKPOINT_PREFIX)
-    load_into(vision.tower, part, VISION_TOWER, directory)
-    sources[VISION_TOWER] = part.source
+    sources[VISION_TOWER] = part.source + load_into(vision.tower, part, VISION_TOWER, directory)
 
     part = read_part(directory, VISION_PROJECTOR, stc_connector.CHECKPOINT_PREFIX)
-    load_into(vision.projector, part, VISION_PROJECTOR, directory)
-    sources[VISION_PROJECTOR] = part.source
+    sources[VISION_PROJECTOR] = part.source + load_into(vision.projector, part, VISION_PROJECTOR, directory)
 
     part = read_part(directory, AUDIO_TOWER, beats.CHECKPOINT_PREFIX, bin_file="audio_tower.bin")
     beats.load_beats_state_dict(audio.tower, part.state, prefix="")
@@ -211,6 +209,5 @@ def load_encoders(directory: str | Path, decoder_hidden: int, vision_tower: str 
 
     part = read_part(directory, AUDIO_PROJECTOR, audio_projector.CHECKPOINT_PREFIX, bin_file="mm_projector_a.bin",
                      bin_prefixes=("mm_projector_a.",))
-    load_into(audio.projector, part, AUDIO_PROJECTOR, directory)
-    sources[AUDIO_PROJECTOR] = part.source
+    sources[AUDIO_PROJECTOR] = part.source + load_into(audio.projector, part, AUDIO_PROJECTOR, directory)
     return LoadedEncoders(vision.eval(), audio.eval(), sources)

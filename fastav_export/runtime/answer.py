@@ -6,28 +6,36 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterator
 
+import numpy as np
 import torch
 
-from .generation import greedy_steps
+from .generation import GenerationResult, greedy_steps
 
 
 @dataclass
 class Answer:
-    """token_ids: generated ids, the end-of-turn id included when it came.
-    text:      the detokenised answer (up to the end of the turn, special tokens skipped).
-    kept:      layer -> kept original indices of the prompt (row 0), as `run --json` reports them.
-    seconds:   stage -> seconds (prefill, decode, plus the front end's stages)."""
+    """token_ids:    generated ids, the end-of-turn id included when it came.
+    text:         the detokenised answer (up to the end of the turn, special tokens skipped).
+    kept:         layer -> kept original indices of the prompt (its one row).
+    first_logits: [V] fp32, the prefill's logits.
+    seconds:      stage -> seconds (prefill, decode, plus the front end's stages)."""
 
     token_ids: list[int]
     text: str
     kept: dict[int, list[int]]
     n_tokens: int
+    first_logits: np.ndarray
     seconds: dict[str, float] = field(default_factory=dict)
 
+    def as_generation(self) -> GenerationResult:
+        """This answer as the one-row result every `run` reports, so both write one JSON schema."""
+        return GenerationResult(self.n_tokens, {layer: [rows] for layer, rows in self.kept.items()},
+                                [self.token_ids], self.first_logits[None], seconds=self.seconds)
+
     def to_json(self) -> dict:
-        return {"text": self.text, "token_ids": self.token_ids, "n_tokens": self.n_tokens,
-                "kept": {str(layer): rows for layer, rows in sorted(self.kept.items())},
-                "seconds": {stage: round(value, 6) for stage, value in self.seconds.items()}}
+        """`GenerationResult.to_json` plus `text`, and `token_ids`: `tokens[0]` under the name media
+        runs used before, kept one release for scripts that read it."""
+        return {**self.as_generation().to_json(), "text": self.text, "token_ids": self.token_ids}
 
 
 def stream_answer(backend, inputs_embeds: torch.Tensor, max_new_tokens: int, stop_ids,
@@ -58,10 +66,12 @@ def answer(backend, inputs_embeds: torch.Tensor, max_new_tokens: int, tokenizer,
     """Every token of `stream_answer`, then the text."""
     from ..text.tokenizer import decode_text
 
-    timings, kept = {}, {}
+    timings, kept, logits = {}, {}, []
 
     def keep(prefill):
         kept.update({layer: idx[0].cpu().tolist() for layer, idx in prefill.kept.items()})
+        logits.append(prefill.logits[0].float().cpu().numpy())
 
     tokens = list(stream_answer(backend, inputs_embeds, max_new_tokens, stop_ids, timings, keep))
-    return Answer(tokens, decode_text(tokenizer, tokens, stop_ids), kept, inputs_embeds.shape[1], timings)
+    return Answer(tokens, decode_text(tokenizer, tokens, stop_ids), kept, inputs_embeds.shape[1], logits[0],
+                  timings)

@@ -19,7 +19,8 @@ import json
 import numpy as np
 
 TRITON_DTYPES = {np.dtype(np.int64): "INT64", np.dtype(np.int32): "INT32", np.dtype(np.float32): "FP32",
-                 np.dtype(np.float16): "FP16", np.dtype(np.uint8): "UINT8", np.dtype(np.float64): "FP64"}
+                 np.dtype(np.float16): "FP16", np.dtype(np.uint8): "UINT8", np.dtype(np.float64): "FP64",
+                 np.dtype(np.bool_): "BOOL"}
 
 
 def json_bytes(value) -> np.ndarray:
@@ -58,12 +59,15 @@ def _generation_inputs(module, max_new_tokens, fine_ratio, pruning) -> list:
 
 
 def media_request_inputs(module, question: str, video: bytes, audio: bytes | None = None, max_new_tokens=None,
-                         fine_ratio=None, pruning=None) -> list:
-    """module: tritonclient.http or tritonclient.grpc. video, audio: the files' bytes."""
+                         fine_ratio=None, pruning=None, silent_audio: bool = False) -> list:
+    """module: tritonclient.http or tritonclient.grpc. video, audio: the files' bytes.
+    silent_audio: a video without an audio track is answered with silence (otherwise an error)."""
     inputs = [infer_input(module, "question", np.frombuffer(question.encode("utf-8"), np.uint8)),
               infer_input(module, "media", np.frombuffer(video, np.uint8))]
     if audio is not None:
         inputs.append(infer_input(module, "audio", np.frombuffer(audio, np.uint8)))
+    if silent_audio:
+        inputs.append(infer_input(module, "silent_audio", np.array([True])))
     return inputs + _generation_inputs(module, max_new_tokens, fine_ratio, pruning)
 
 

@@ -20,10 +20,12 @@ import numpy as np
 from ..closing import Closing
 from ..contract.flops import flops_report
 from ..engine.manifest import EngineManifest, load_engine_dir
+from ..errors import FastAVError
+from ..media.decode import NoAudioTrack
 from ..models import placeholder_id_for
 from ..runtime.answer import stream_answer
 from ..runtime.backends import open_engine_backend, open_graphs
-from .request import MEDIA, QUESTION, ServingRequest, parse_media_request, parse_request
+from .request import AUDIO, MEDIA, QUESTION, SILENT_AUDIO, ServingRequest, parse_media_request, parse_request
 
 log = logging.getLogger("fastav_export")
 CACHED_BACKENDS = 4  # distinct (layout, config) pipelines kept per model instance (their KV buffers)
@@ -104,8 +106,14 @@ class ServedEngine(Closing):
         from .request import request_field
 
         media = parse_media_request(inputs, self.manifest, self.default_max_new_tokens)
-        prompt, _ = self.front_end.prompt(media.question, media.video, media.audio)
-        check_request(self.manifest, prompt.layout, media.config, media.max_new_tokens, name=request_field)
+        try:
+            prompt, _ = self.front_end.prompt(media.question, media.video, media.audio, media.silent_audio)
+        except NoAudioTrack as exc:  # the request's fields that fix it, not the CLI's flags
+            advice = (f"send an audio file (or a video with sound) as `{AUDIO}`" if media.audio is not None
+                      else f"send an audio file as `{AUDIO}`, or set `{SILENT_AUDIO}` to true to answer with silence")
+            raise FastAVError(f"{exc}: {advice}") from None
+        check_request(self.manifest, prompt.layout, media.config, media.max_new_tokens, name=request_field,
+                      for_client=True)
         return ServingRequest(prompt.input_ids, prompt.mm_embeds, prompt.layout, media.config,
                               media.max_new_tokens, tuple(self.front_end.stop_ids()))
 

@@ -11,8 +11,9 @@ placeholders in order.
 
 A media request sends instead the question (`question`, UTF-8 text as UINT8 bytes) and the
 video file's bytes (`media`, UINT8 [n]; optionally `audio`, an audio file's bytes that replace
-the video's track): the engine's encoders and tokenizer turn them into the same decoder
-input (`parse_media_request`, then `ServedEngine`), and the answer comes back as text.
+the video's track, or `silent_audio`, BOOL [1], true to give a video without an audio track
+silence): the engine's encoders and tokenizer turn them into the same decoder input
+(`parse_media_request`, then `ServedEngine`), and the answer comes back as text.
 
 Everything here is plain numpy, so requests are validated and tested without Triton;
 every problem is one `FastAVError` line that names the input and says what to send.
@@ -29,6 +30,7 @@ from ..contract.pruning_config import PruningConfig
 from ..engine.manifest import EngineManifest
 from ..engine.requests import check_request
 from ..errors import FastAVError
+from ..media.decode import MediaBytes
 from ..runtime.prompt_embeds import Prompt
 from ..user_io.embeds_file import require_finite
 from ..user_io.json_input import parse_json
@@ -36,8 +38,8 @@ from ..user_io.json_input import parse_json
 # Input tensors of the served models (names and Triton types are in templates/config.pbtxt).
 INPUT_IDS, MM_EMBEDS, LAYOUT, MAX_NEW_TOKENS, FINE_RATIO, PRUNING = (
     "input_ids", "mm_embeds", "layout", "max_new_tokens", "fine_ratio", "pruning")
-QUESTION, MEDIA, AUDIO = "question", "media", "audio"
-MEDIA_INPUTS = (QUESTION, MEDIA, AUDIO)
+QUESTION, MEDIA, AUDIO, SILENT_AUDIO = "question", "media", "audio", "silent_audio"
+MEDIA_INPUTS = (QUESTION, MEDIA, AUDIO, SILENT_AUDIO)
 INPUT_NAMES = (INPUT_IDS, MM_EMBEDS, LAYOUT, MAX_NEW_TOKENS, FINE_RATIO, PRUNING, *MEDIA_INPUTS)
 # Pruning settings a request may change: everything but K, where the graphs split the decoder.
 OVERRIDABLE = tuple(f.name for f in fields(PruningConfig) if f.name != "global_layer")
@@ -67,17 +69,24 @@ class ServingRequest(Prompt):
     stop_ids: tuple[int, ...] = ()  # media requests: generation ends at the end of the turn
 
 
+_SEND = {int: "an integer (INT32 or INT64)", float: "a number (FP32)", bool: "BOOL [1], e.g. np.array([True])"}
+
+
 def _scalar(inputs: dict, name: str, kind):
+    """An optional one-value input of `kind` (int, float or bool); None when absent."""
     value = inputs.get(name)
     if value is None:
         return None
     array = np.asarray(value)
     if array.size != 1:
-        raise FastAVError(f"input {name} has shape {list(array.shape)}: send one value, shape [1]")
+        raise FastAVError(f"input {name} is {array.dtype} shape {list(array.shape)}: send one value, shape [1]: "
+                          f"{_SEND[kind]}")
+    if kind is bool and array.dtype != np.bool_:
+        raise FastAVError(f"input {name} is {array.dtype}: send {_SEND[bool]}")
     if kind is int and not np.issubdtype(array.dtype, np.integer):
-        raise FastAVError(f"input {name} is {array.dtype}: send an integer (INT32 or INT64)")
+        raise FastAVError(f"input {name} is {array.dtype}: send {_SEND[int]}")
     if kind is float and not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
-        raise FastAVError(f"input {name} is {array.dtype}: send a number (FP32)")
+        raise FastAVError(f"input {name} is {array.dtype}: send {_SEND[float]}")
     return kind(array.reshape(-1)[0])
 
 
@@ -127,6 +136,10 @@ def parse_request(inputs: dict, manifest: EngineManifest, placeholder_id: int,
     if INPUT_IDS not in inputs or MM_EMBEDS not in inputs:
         missing = [name for name in (INPUT_IDS, MM_EMBEDS) if name not in inputs]
         raise FastAVError(f"missing input {', '.join(missing)}: send input_ids [N] INT64 and mm_embeds [M, D]")
+    media_only = [name for name in MEDIA_INPUTS if name in inputs]
+    if media_only:
+        raise FastAVError(f"input {', '.join(media_only)} belongs to a media request (question, media), not to "
+                          "one with input_ids and mm_embeds: drop it, or send question and media instead")
     ids = np.asarray(inputs[INPUT_IDS])
     if ids.dtype != np.int64:
         raise FastAVError(f"input input_ids is {ids.dtype}: send INT64")
@@ -144,7 +157,7 @@ def parse_request(inputs: dict, manifest: EngineManifest, placeholder_id: int,
         raise FastAVError(f"input max_new_tokens is {max_new_tokens}: generate at least 1 token")
     config = request_config(manifest.pruning, dims.num_layers, _scalar(inputs, FINE_RATIO, float),
                             _text(inputs, PRUNING))
-    check_request(manifest, layout, config, max_new_tokens, name=request_field)
+    check_request(manifest, layout, config, max_new_tokens, name=request_field, for_client=True)
     if layout.n_tokens + max_new_tokens > dims.max_position_embeddings:
         raise FastAVError(f"{layout.n_tokens} tokens + {max_new_tokens} new exceed the model's "
                           f"{dims.max_position_embeddings} positions: shorten the prompt or max_new_tokens")
@@ -175,13 +188,16 @@ def parse_request(inputs: dict, manifest: EngineManifest, placeholder_id: int,
 
 @dataclass(frozen=True)
 class MediaRequest:
-    """A validated media request: the question, the video file's bytes, optionally an audio file's."""
+    """A validated media request: the question, the video file's bytes, optionally an audio file's
+    (both `MediaBytes`, named after their input for messages), and whether a video without an audio
+    track gets silence."""
 
     question: str
     video: bytes
     audio: bytes | None
     config: PruningConfig
     max_new_tokens: int
+    silent_audio: bool = False
 
 
 def _file_bytes(inputs: dict, name: str) -> bytes | None:
@@ -192,7 +208,12 @@ def _file_bytes(inputs: dict, name: str) -> bytes | None:
     if array.dtype != np.uint8 or array.ndim != 1 or array.size == 0:
         raise FastAVError(f"input {name} is {array.dtype} {list(array.shape)}: send the file's bytes as UINT8 [n], "
                           "e.g. np.fromfile(path, np.uint8)")
-    return array.tobytes()
+    return MediaBytes(array.tobytes(), input_label(name))
+
+
+def input_label(name: str) -> str:
+    """How messages name a request input, e.g. "the `audio` input" (never "the media data" or a flag)."""
+    return f"the `{name}` input"
 
 
 def parse_media_request(inputs: dict, manifest: EngineManifest, default_max_new_tokens: int) -> MediaRequest:
@@ -218,4 +239,8 @@ def parse_media_request(inputs: dict, manifest: EngineManifest, default_max_new_
         raise FastAVError(f"input max_new_tokens is {max_new_tokens}: generate at least 1 token")
     config = request_config(manifest.pruning, manifest.dims.num_layers, _scalar(inputs, FINE_RATIO, float),
                             _text(inputs, PRUNING))
-    return MediaRequest(question, _file_bytes(inputs, MEDIA), _file_bytes(inputs, AUDIO), config, max_new_tokens)
+    silent_audio = bool(_scalar(inputs, SILENT_AUDIO, bool))
+    if silent_audio and AUDIO in inputs:
+        raise FastAVError(f"inputs {AUDIO} and {SILENT_AUDIO} contradict each other: drop one")
+    return MediaRequest(question, _file_bytes(inputs, MEDIA), _file_bytes(inputs, AUDIO), config, max_new_tokens,
+                        silent_audio)

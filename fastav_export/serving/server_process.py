@@ -7,6 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from .stub_libpython import check_stub_libpython
 from .stub_watchdog import MAX_RESTARTS, StubWatchdog
 from .tritonserver import (
     check_stub_path,
@@ -49,8 +50,10 @@ class TritonServer:
                 "--allow-metrics=false", "--exit-on-error=false", "--strict-readiness=false",
                 "--exit-timeout-secs=5", "--model-control-mode=explicit", "--load-model=*"]
         command = server_command(args, prepare_backend_dir(workdir / "backends", install), install)
+        env = server_env(install)
+        check_stub_libpython(install.stub, env)  # else every python-backend model fails to load
         self._log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(command, env=server_env(install), stdout=self._log,
+        self.process = subprocess.Popen(command, env=env, stdout=self._log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
         self.watchdog = StubWatchdog(self.process.pid, self.http_url, self._write_log,
                                      max_restarts=max_stub_restarts).start()

@@ -10,7 +10,10 @@ linked against and finds its standard library and site-packages from the first
   built for *this* interpreter's version (3.8 to 3.13);
 * put this interpreter's `bin/` first on PATH (its venv and packages, fastav_export
   included, are what model.py imports) and its shared libpython plus the wheel's
-  bundled libraries on LD_LIBRARY_PATH.
+  bundled libraries on LD_LIBRARY_PATH;
+* check, before starting, that the stub then loads this interpreter's libpython and not
+  another build's of the same version (stub_libpython.py): a bare `tritonserver` gets the
+  system's, whose mismatch with the venv's extension modules stops the model loading.
 
 Usage (every argument goes to tritonserver):
 
@@ -35,6 +38,7 @@ from pathlib import Path
 
 from ..errors import FastAVError
 from ..user_io.output_paths import cache_dir
+from .stub_libpython import check_stub_libpython
 from .stub_watchdog import STUB, StubWatchdog
 
 PIP_INSTALL = "pip install --no-deps nvidia-pytriton==0.7.0"
@@ -179,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         backend_dir = prepare_backend_dir(default_backend_dir(), install)
         check_stub_path(backend_dir.resolve(), "the python backend directory")
         args, http_url = launch_arguments(argv)
+        env = server_env(install)
+        check_stub_libpython(install.stub, env)
     except FastAVError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
@@ -191,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             "cannot be reloaded; its requests fail until the server restarts")
     # Its own process group, so a terminal's Ctrl-C reaches the server once (forwarded), not
     # twice; and it gets SIGTERM should the launcher itself be killed.
-    server = subprocess.Popen(server_command(args, backend_dir, install), env=server_env(install),
+    server = subprocess.Popen(server_command(args, backend_dir, install), env=env,
                               start_new_session=True, preexec_fn=_terminate_with_parent)
     watchdog = StubWatchdog(server.pid, http_url, log)
 

@@ -1,82 +1,20 @@
-"""Small media files the tests write with PyAV: a video clip with a tone, and a WAV tone.
+"""Small media files the tests write with PyAV: the sample clip, a WAV tone, and damaged or odd files.
 
-Frames are a pure function of their index (`clip_frame`), so a test can tell which frame a
-decoder returned; the audio is a sine tone, so a test can find its frequency again.
+The sample clip (`clip_frame` frames, a `tone`) is the package's own (`fastav_export.media.sample_clip`,
+the `fastav-export sample-clip` command); it is re-exported here under the names the tests use.
+`python -m fastav_export.testing.media_clips OUT [SECONDS]` still writes it, through that command.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 
-TONE_AMPLITUDE = 0.5
-
-
-def clip_frame(index: int, width: int, height: int) -> np.ndarray:
-    """Frame `index` of a test clip, [height, width, 3] uint8 RGB: a background whose colour steps
-    with the index (far apart from frame to frame, so each survives lossy coding recognisably)
-    and a white square that moves 2 pixels a frame."""
-    frame = np.empty((height, width, 3), np.uint8)
-    frame[...] = ((index * 53) % 256, (index * 101 + 60) % 256, (index * 29 + 120) % 256)
-    side = max(4, min(width, height) // 4)
-    left = (2 * index) % max(1, width - side)
-    top = (height - side) // 2
-    frame[top:top + side, left:left + side] = 255
-    return frame
-
-
-def tone(seconds: float, tone_hz: float, sample_rate: int) -> np.ndarray:
-    """[S] float32 sine at `tone_hz`, amplitude TONE_AMPLITUDE, S = round(seconds * sample_rate)."""
-    t = np.arange(round(seconds * sample_rate)) / sample_rate
-    return (TONE_AMPLITUDE * np.sin(2 * np.pi * tone_hz * t)).astype(np.float32)
-
-
-def _video_codec() -> str:
-    import av
-
-    return "libx264" if "libx264" in av.codecs_available else "mpeg4"
-
-
-def _audio_codec() -> str:
-    import av
-
-    return "aac" if "aac" in av.codecs_available else "libopus"
-
-
-def _encode(container, stream, frame) -> None:
-    for packet in stream.encode(frame):
-        container.mux(packet)
-
-
-def write_test_clip(path, seconds: float = 3.0, fps: int = 8, size: tuple[int, int] = (64, 48),
-                    tone_hz: float = 440.0, sample_rate: int = 16_000, audio: bool = True) -> Path:
-    """Write an .mp4 of round(seconds * fps) `clip_frame`s (H.264, else MPEG-4 part 2), `size` =
-    (width, height), even; with `audio`, a mono `tone` track (AAC). Returns the path."""
-    import av
-
-    path = Path(path)
-    width, height = size
-    with av.open(str(path), mode="w", format="mp4") as container:
-        video = container.add_stream(_video_codec(), rate=fps)
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        if video.codec_context.name == "libx264":
-            # one thread: x264's output then depends on nothing but the input
-            video.codec_context.options = {"preset": "veryfast", "crf": "18", "threads": "1"}
-        if audio:
-            sound = container.add_stream(_audio_codec(), rate=sample_rate, layout="mono")
-        for index in range(round(seconds * fps)):
-            frame = av.VideoFrame.from_ndarray(clip_frame(index, width, height), format="rgb24")
-            frame.pts = index
-            _encode(container, video, frame)
-        _encode(container, video, None)
-        if audio:
-            samples = tone(seconds, tone_hz, sample_rate)
-            frame = av.AudioFrame.from_ndarray(samples[None, :], format="fltp", layout="mono")
-            frame.sample_rate, frame.pts = sample_rate, 0
-            _encode(container, sound, frame)  # PyAV cuts it into the encoder's frame size
-            _encode(container, sound, None)
-    return path
+from ..media.sample_clip import TONE_AMPLITUDE, clip_frame, tone  # noqa: F401  (the tests' names)
+from ..media.sample_clip import mux as _encode
+from ..media.sample_clip import write_sample_clip as write_test_clip  # noqa: F401
 
 
 def write_test_wav(path, seconds: float = 3.0, tone_hz: float = 440.0, sample_rate: int = 16_000) -> Path:
@@ -111,18 +49,84 @@ def write_frameless_clip(path, sample_rate: int = 16_000) -> Path:
     return path
 
 
+def write_flat_clip(path, size: tuple[int, int], frames: int = 1, fps: int = 8) -> Path:
+    """Write an H.264 .mp4 of `frames` frames of one flat grey at `size` = (width, height), even: the
+    cheapest way to a clip with huge frames (x264's ultrafast preset codes a flat 8000x8000 frame in
+    a few seconds, into about 190 KB). Returns the path."""
+    import av
+
+    path = Path(path)
+    width, height = size
+    image = av.VideoFrame.from_ndarray(np.full((height, width, 3), 90, np.uint8), format="rgb24")
+    with av.open(str(path), mode="w", format="mp4") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.codec_context.options = {"preset": "ultrafast", "threads": "1"}
+        for index in range(frames):
+            image.pts = index
+            _encode(container, video, image)
+        _encode(container, video, None)
+    return path
+
+
+def write_silent_flac(path, seconds: float, sample_rate: int = 16_000) -> Path:
+    """Write a mono FLAC of `seconds` of silence (FLAC codes silence in a few bytes a block, so an hour
+    is about 0.7 MB and takes a few seconds). Returns the path."""
+    import av
+
+    path = Path(path)
+    block = np.zeros((1, sample_rate * 60), np.int16)  # a minute a frame
+    total = round(seconds * sample_rate)
+    with av.open(str(path), mode="w", format="flac") as container:
+        stream = container.add_stream("flac", rate=sample_rate, layout="mono")
+        for start in range(0, total, block.shape[1]):
+            frame = av.AudioFrame.from_ndarray(block[:, :total - start], format="s16", layout="mono")
+            frame.sample_rate, frame.pts = sample_rate, start
+            _encode(container, stream, frame)
+        _encode(container, stream, None)
+    return path
+
+
+def write_long_quiet_clip(path, seconds: float, size: tuple[int, int] = (160, 120), fps: int = 1,
+                          sample_rate: int = 16_000) -> Path:
+    """Write a Matroska clip of `seconds` of one flat grey frame (MJPEG, `fps`) and silence (FLAC), a
+    second of each at a time: the cheapest long video (hours take seconds and a few MB). Every
+    frame is the same coded packet (MJPEG frames stand alone), so only one frame is ever encoded.
+    Returns the path."""
+    import av
+
+    path = Path(path)
+    width, height = size
+    frames, total = round(seconds * fps), round(seconds * sample_rate)
+    with av.open(str(path), mode="w", format="matroska") as container:
+        video = container.add_stream("mjpeg", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuvj420p"
+        sound = container.add_stream("flac", rate=sample_rate, layout="mono")
+        image = av.VideoFrame.from_ndarray(np.full((height, width, 3), 90, np.uint8), format="rgb24")
+        image.pts = 0
+        (coded,) = video.encode(image)
+        silence = np.zeros((1, sample_rate), np.int16)
+        for second in range(math.ceil(seconds)):
+            for index in range(second * fps, min((second + 1) * fps, frames)):
+                packet = av.Packet(bytes(coded))
+                packet.stream, packet.time_base, packet.pts, packet.dts = video, coded.time_base, index, index
+                container.mux(packet)
+            start = second * sample_rate
+            if start < total:
+                frame = av.AudioFrame.from_ndarray(silence[:, :total - start], format="s16", layout="mono")
+                frame.sample_rate, frame.pts = sample_rate, start
+                _encode(container, sound, frame)
+        _encode(container, sound, None)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
-    """`python -m fastav_export.testing.media_clips clip.mp4 [SECONDS]`: a test clip for the quickstart."""
+    """`python -m fastav_export.testing.media_clips OUT [SECONDS]`: `fastav-export sample-clip OUT [SECONDS]`."""
     import sys
 
-    args = sys.argv[1:] if argv is None else argv
-    if not 1 <= len(args) <= 2 or args[0].startswith("-"):
-        sys.stderr.write("usage: python -m fastav_export.testing.media_clips OUT.mp4 [SECONDS]  "
-                         "(moving coloured frames with a 440 Hz tone)\n")
-        return 2
-    path = write_test_clip(args[0], seconds=float(args[1]) if len(args) == 2 else 3.0)
-    print(f"wrote {path}")
-    return 0
+    from ..cli import main as cli_main
+
+    return cli_main(["sample-clip", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -26,6 +26,10 @@ from ..text.tiny_tokenizer import write_tiny_tokenizer
 from .models import tiny_model
 
 TINY_SIGLIP_DIR = "siglip-tiny"
+# BERT's embeddings register their position ids as a persistent buffer; upstream's speech Q-Former
+# deletes the position embeddings but keeps the buffer, so its checkpoints carry it (bert-base-uncased: 512).
+QFORMER_POSITION_IDS = "speech_Qformer.bert.embeddings.position_ids"
+QFORMER_POSITIONS = 512
 
 
 def _contiguous(state: dict, prefix: str = "") -> dict[str, torch.Tensor]:
@@ -48,11 +52,13 @@ def write_shards(directory: Path, tensors: dict[str, torch.Tensor], shards: int 
 
 
 def write_tiny_videollama2_av_snapshot(directory: str | Path, seed: int = 0, audio_tower: bool = True,
-                                       vision_tower_in_shards: bool = True) -> Path:
+                                       vision_tower_in_shards: bool = True,
+                                       extra_tensors: dict[str, torch.Tensor] | None = None) -> Path:
     """Write the tiny VideoLLaMA2-AV (the decoder of `videollama2-tiny` seed 0, encoders of `seed`).
 
     audio_tower=False leaves out audio_tower.bin (a snapshot the media path must refuse);
-    vision_tower_in_shards=False keeps the tower's weights only in the SigLIP directory.
+    vision_tower_in_shards=False keeps the tower's weights only in the SigLIP directory;
+    extra_tensors: more tensors for the shards (checkpoint keys), e.g. a buffer older savers kept.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -74,6 +80,7 @@ def write_tiny_videollama2_av_snapshot(directory: str | Path, seed: int = 0, aud
         inner = "model.vision_tower.vision_tower."
         save_file({key[len(inner):]: value for key, value in tower.items()}, str(siglip_dir / "model.safetensors"))
     tensors.update(_contiguous(vision.projector.state_dict(), stc_connector.CHECKPOINT_PREFIX))
+    tensors.update(_contiguous(extra_tensors or {}))
     write_shards(directory, tensors)
     if audio_tower:
         torch.save(_contiguous(audio.tower.state_dict(), beats.CHECKPOINT_PREFIX), directory / "audio_tower.bin")
@@ -94,7 +101,8 @@ def write_tiny_videollama2_av_snapshot(directory: str | Path, seed: int = 0, aud
 
 
 def write_tiny_video_salmonn2_snapshot(directory: str | Path, seed: int = 0, weights: str = "safetensors",
-                                       vision_tower_in_shards: bool = True, lora: bool = False) -> Path:
+                                       vision_tower_in_shards: bool = True, lora: bool = False,
+                                       extra_tensors: dict[str, torch.Tensor] | None = None) -> Path:
     """Write the tiny video-SALMONN 2 (the decoder of `video-salmonn2-tiny` seed 0, encoders of `seed`).
 
     Keys as upstream's VideoSALMONN2ForCausalLM names them: the decoder and `model.vision_tower.*`,
@@ -104,6 +112,8 @@ def write_tiny_video_salmonn2_snapshot(directory: str | Path, seed: int = 0, wei
     script's `all_parameters.bin`: every key under DeepSpeed's `module.` and PEFT's `base_model.model.`).
     lora: q/k/v_proj as PEFT LoRA pairs (zero B, so the merged decoder is the plain one) and an
     adapter_config.json; the vision tower's config is a local SigLIP directory `mm_vision_tower` names.
+    Like upstream's, the state holds the Q-Former's position ids buffer (`QFORMER_POSITION_IDS`);
+    extra_tensors: more tensors (checkpoint keys), or other values for that buffer.
     """
     from ..models.encoders import salmonn_vision
     from ..models.video_salmonn2_av import AUDIO_CONFIG_KEY
@@ -128,6 +138,8 @@ def write_tiny_video_salmonn2_snapshot(directory: str | Path, seed: int = 0, wei
         tensors.update(tower)
     tensors.update(_contiguous(vision.projector.state_dict(), salmonn_vision.PROJECTOR_PREFIX))
     tensors.update(_contiguous(audio.state_dict()))
+    tensors[QFORMER_POSITION_IDS] = torch.arange(QFORMER_POSITIONS).unsqueeze(0)
+    tensors.update(_contiguous(extra_tensors or {}))
     if lora:
         tensors = _with_lora(tensors, directory)
     if weights == "safetensors":

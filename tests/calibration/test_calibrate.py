@@ -162,6 +162,20 @@ def test_invalid_inputs_are_one_line_errors(argv, words, tmp_path, capsys):
     assert not out.exists()
 
 
+def test_a_video_sample_without_audio_gets_advice_calibrate_can_follow(tmp_path, capsys):
+    """calibrate has no --audio or --silent-audio: the advice names what it does accept."""
+    from fastav_export.testing.media_clips import write_test_clip
+
+    silent = write_test_clip(tmp_path / "silent.mp4", seconds=1.0, audio=False)
+    out = tmp_path / "preset.json"
+    code = main(["calibrate", "--model", SPEC.name, "--samples", str(silent), "--question", "What happens?",
+                 "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and f"{silent} has no audio" in err, err
+    assert "--audio" not in err and "--silent-audio" not in err and "--samples" in err and ".npy" in err, err
+    assert not out.exists()
+
+
 def test_plots_without_matplotlib_fail_in_one_line_naming_the_extra(tmp_path, capsys, monkeypatch):
     import sys
 
@@ -174,3 +188,22 @@ def test_plots_without_matplotlib_fail_in_one_line_naming_the_extra(tmp_path, ca
     assert err.count("\n") == 1 and "fastav-export[plots]" in err and not (tmp_path / "p.json").exists()
     assert main(argv) == 0  # without --plots matplotlib is not needed
     capsys.readouterr()
+
+
+@pytest.mark.slow
+def test_video_salmonn2_calibrates_over_clips_of_different_lengths(tmp_path, capsys):
+    """Each clip has its own interleaved layout; the rule is in frames, so it is chosen over all of them."""
+    from fastav_export.testing.media_clips import write_test_clip
+
+    clips = [write_test_clip(tmp_path / f"clip{seconds}.mp4", seconds=seconds) for seconds in (3.0, 5.0)]
+    out = tmp_path / "preset.json"
+    code = main(["calibrate", "--model", "video-salmonn2-tiny", "--samples", *map(str, clips), "--question",
+                 "What happens?", "--out", str(out), "--held-out", str(clips[1]), str(clips[0])])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    preset = json.loads(out.read_text())
+    pruning = preset["pruning"]
+    assert pruning["global_policy"] == "positional" and pruning["cutoff"] is None and pruning["keep_audio"] == 0
+    assert 0 <= pruning["keep_frames"] <= 5 and preset["target"]["layout"] == "interleaved"
+    assert preset["provenance"]["calibrate"]["samples"] == ["clip3.0.mp4", "clip5.0.mp4"]
+    assert "calibrated on 2 samples" in printed.out

@@ -119,9 +119,12 @@ def test_missing_matplotlib_is_one_clear_error(tmp_path, monkeypatch):
     assert not (tmp_path / "x.png").exists()
 
 
-def test_check_plots_available_passes_with_matplotlib():
+def test_check_plots_available_passes_when_a_plot_can_be_drawn(tmp_path):
+    """With matplotlib importable the check passes, and what it promises holds: a PNG is written."""
     pytest.importorskip("matplotlib")
-    plots.check_plots_available()
+    assert plots.check_plots_available() is None
+    out = plots.plot_importance(np.ones(LAYOUT.n_tokens), LAYOUT, tmp_path / "x.png", "x")
+    assert min(png_size(out)) > 0
 
 
 def test_kind_spans_merge_frames():

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fastav_export.calibration.rule import choose_rule, retained_mass
+from fastav_export.calibration.rule import choose_rule, choose_rule_over_clips, retained_mass
 from fastav_export.contract.layout import Segment, TokenLayout
 from fastav_export.contract.pruning_config import PruningConfig
 from fastav_export.contract.selection import positional_keep_mask
@@ -110,3 +110,47 @@ def test_the_search_keeps_as_few_as_brute_force(values, keep_mass):
     assert retained_mass(values, CONTIGUOUS, config) == pytest.approx(rule.mass)
     assert rule.mass >= keep_mass - 1e-9
     assert rule.kept == _brute_force(values, CONTIGUOUS, keep_mass)
+
+
+# ---- interleaved clips of different lengths: the rule is in frames -----------------------
+def _clip(frames: int, audio_per_frame: int) -> TokenLayout:
+    return TokenLayout((Segment("text", 1), *[seg for f in range(frames) for seg in (
+        Segment("video", 2, frame=f), Segment("audio", audio_per_frame, frame=f))], Segment("text", 2)))
+
+
+def _frame_importance(layout: TokenLayout, per_frame: list[float]) -> np.ndarray:
+    """Each frame's importance spread evenly over its candidates."""
+    frames, candidates = layout.frames(), layout.candidate_mask()
+    out = np.zeros(layout.n_tokens)
+    for frame, value in enumerate(per_frame):
+        mask = candidates & (frames == frame)
+        out[mask] = value / mask.sum()
+    return out
+
+
+def test_clips_of_different_lengths_share_one_frame_rule():
+    short, long = _clip(3, 4), _clip(5, 2)
+    importances = [_frame_importance(short, [0.6, 0.3, 0.1]), _frame_importance(long, [0.5, 0.4, 0.05, 0.03, 0.02])]
+    rule = choose_rule_over_clips(importances, [short, long], 0.85)
+    # mean per frame: 0.55, 0.35, 0.075, ...: frames 0..1 hold 0.9
+    assert rule.keep_frames == 2 and rule.cutoff is None and rule.mass == pytest.approx(0.9)
+    assert rule.kept == int(positional_keep_mask(short, PruningConfig(keep_frames=2)).sum())  # on the first clip
+    assert choose_rule_over_clips(importances, [short, long], 0.95).keep_frames == 3
+
+
+@settings(max_examples=50, deadline=None, database=None)
+@given(st.lists(st.lists(st.floats(0, 1), min_size=INTERLEAVED.n_tokens, max_size=INTERLEAVED.n_tokens),
+                min_size=1, max_size=4), st.floats(0.05, 1.0))
+def test_on_one_layout_the_clip_rule_is_the_mean_rule(rows, keep_mass):
+    importances = [np.array(row) for row in rows]
+    expected = choose_rule(np.mean(importances, axis=0), INTERLEAVED, keep_mass)
+    rule = choose_rule_over_clips(importances, [INTERLEAVED] * len(rows), keep_mass)
+    assert (rule.keep_frames, rule.kept) == (expected.keep_frames, expected.kept)
+    assert rule.mass == pytest.approx(expected.mass)
+
+
+def test_clips_of_different_lengths_need_a_frame_rule():
+    with pytest.raises(FastAVError, match="same length") as err:
+        choose_rule_over_clips([np.ones(CONTIGUOUS.n_tokens), np.ones(18)],
+                               [CONTIGUOUS, _clip(1, 1).with_prompt_text(1, 16)], 0.9)
+    assert "\n" not in str(err.value)

@@ -14,9 +14,10 @@ from fastav_export.cli import COMMANDS, main
 
 
 def run_cli(capsys, *argv):
-    """(exit code, stdout, stderr); argparse's own errors exit through SystemExit."""
+    """(exit code, stdout, stderr) of `fastav-export *argv` (paths may be Path objects); argparse's own
+    errors exit through SystemExit."""
     try:
-        code = main(list(argv))
+        code = main([str(arg) for arg in argv])
     except SystemExit as exc:
         code = exc.code
     out, err = capsys.readouterr()
@@ -31,7 +32,7 @@ def test_flops_prints_the_paper_ratio(capsys):
     assert 0.53 <= paper <= 0.57
     early_drop = float(line.split("exact MACs ")[1].split(" with early drop")[0])
     without = float(line.split("with early drop (")[1].split(" without")[0])
-    assert early_drop <= 0.53 < without  # issue 11's target for the 7B schedule
+    assert early_drop <= 0.53 < without  # the target for the 7B schedule
     assert "   14     790" in out  # layer 14 processes the 790 tokens that survive the global cut
 
 
@@ -41,7 +42,7 @@ def test_run_writes_the_json_schema(capsys, tmp_path):
                            "--max-new-tokens", "5", "--json", str(path))
     assert code == 0 and "tokens[1]:" in out and "FLOPs ratio" in out
     data = json.loads(path.read_text())
-    assert set(data) == {"n_tokens", "kept", "tokens", "logits", "flops_ratio"}
+    assert set(data) == {"n_tokens", "layout", "kept", "tokens", "logits", "seconds", "flops_ratio"}
     assert data["n_tokens"] == 72 and sorted(data["kept"]) == ["3", "4", "5"]
     assert all(len(rows) == 2 and rows[0] == sorted(rows[0]) for rows in data["kept"].values())
     assert [len(t) for t in data["tokens"]] == [5, 5] and len(data["logits"][0]) == 256
@@ -157,7 +158,7 @@ def test_build_refuses_to_overwrite_a_directory_that_is_not_an_engine(capsys, tm
 
 
 def test_flops_of_a_trillion_token_layout_is_one_line(capsys, tmp_path):
-    """Issue 16, item 6: `flops --layout` with 1e12 tokens allocated 931 GiB before any check."""
+    """`flops --layout` with 1e12 tokens is refused before anything is allocated (931 GiB)."""
     layout = tmp_path / "layout.json"
     layout.write_text(json.dumps([{"kind": "video", "length": 10**12 // 2}] * 2 + [{"kind": "text", "length": 1}]))
     code, _, err = run_cli(capsys, "flops", "--layout", str(layout))
@@ -174,14 +175,14 @@ def test_flops_of_a_trillion_token_layout_is_one_line(capsys, tmp_path):
     (["flops", "--log-file", "{tmp}/missing/log.txt"], "--log-file"),
 ])
 def test_output_paths_are_checked_before_any_work(capsys, tmp_path, argv, flag):
-    """Issue 16, item 5: `run --json <directory>` generated first, then crashed with a traceback."""
+    """`run --json <directory>` is refused before generating, not after it with a traceback."""
     code, out, err = run_cli(capsys, *[arg.format(tmp=tmp_path) for arg in argv])
-    assert code == 2 and err.startswith(f"error: {flag}") or err.startswith("error: cannot write"), err
+    assert code == 2 and (err.startswith(f"error: {flag}") or err.startswith("error: cannot write")), err
     assert len(err.strip().splitlines()) == 1 and out == ""  # nothing was computed
 
 
 def test_a_closed_pipe_ends_quietly():
-    """Issue 16: `fastav-export flops --model videollama2 | head -3` ended in a BrokenPipeError traceback."""
+    """`fastav-export flops --model videollama2 | head -3` ends quietly, without a BrokenPipeError traceback."""
     process = subprocess.Popen([sys.executable, "-m", "fastav_export", "flops", "--model", "videollama2"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     head = [process.stdout.readline() for _ in range(3)]
@@ -202,8 +203,8 @@ def test_a_closed_pipe_ends_quietly():
     (["--no-prune", "--fine-ratio", "0.3"], "would be ignored"),
 ])
 def test_engine_runs_refuse_options_they_would_ignore(capsys, tiny_engine, argv, message):
-    """Issue 16: `--threads -1`, `--device cuda` with ENGINE_DIR and `--global-budget 0` on a positional
-    engine were accepted and silently ignored (`--threads 1000` made a run 40x slower)."""
+    """`--threads -1`, `--device cuda` with ENGINE_DIR and `--global-budget 0` on a positional engine are
+    refused, not silently ignored (`--threads 1000` would make a run 40x slower)."""
     engine = tiny_engine("videollama2-tiny", rollout=False).path
     code, out, err = run_cli(capsys, "run", str(engine), "--max-new-tokens", "1", *argv)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
@@ -211,9 +212,9 @@ def test_engine_runs_refuse_options_they_would_ignore(capsys, tiny_engine, argv,
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--seed", str(10**23)], "outside 0..2**63-1"),  # issue 16, item 7: ValueError traceback from torch
+    (["--seed", str(10**23)], "outside 0..2**63-1"),  # not a ValueError traceback from torch
     (["--threads", "1"], "--threads sets ONNX Runtime's threads"),
-    (["--batch", str(10**9)], "of memory but"),  # issue 16, item 6: an 18 GB+ allocation was attempted
+    (["--batch", str(10**9)], "of memory but"),  # refused before an 18 GB+ allocation
 ])
 def test_torch_runs_refuse_bad_values_in_one_line(capsys, argv, message):
     code, out, err = run_cli(capsys, "run", "--max-new-tokens", "1", *argv)
@@ -222,7 +223,7 @@ def test_torch_runs_refuse_bad_values_in_one_line(capsys, argv, message):
 
 
 def test_flash_attention_without_flash_attn_is_one_line(capsys):
-    """Issue 16, item 7: transformers raised an ImportError from inside the model's construction."""
+    """A missing optional package is one line, not an ImportError from inside the model's construction."""
     import importlib.util
 
     if importlib.util.find_spec("flash_attn") is not None:
@@ -255,8 +256,7 @@ def _fake_build(monkeypatch):
 
 
 def test_build_hints_are_runnable_and_quoted(capsys, tmp_path, monkeypatch):
-    """Issue 16: `build --bf16 --export-only` printed a `run it:` hint that cannot work; hints printed
-    paths unquoted."""
+    """`build --bf16 --export-only` prints no `run it:` hint (it cannot work there); hints quote paths."""
     _fake_build(monkeypatch)
     out = tmp_path / "my engine"
     code, printed, err = run_cli(capsys, "build", "--bf16", "--export-only", "--out", str(out))

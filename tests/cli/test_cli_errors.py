@@ -1,7 +1,7 @@
 """Every subcommand, given each class of malformed argument, prints one `error:` line and exits 2.
 
 The classes are the ones a hostile new-user sweep found tracebacks, silent defaults or
-wrong answers for (issue 16): numbers that are not numbers, zero, negative, astronomically
+wrong answers for: numbers that are not numbers, zero, negative, astronomically
 large, NaN or infinite; paths that are missing, a directory where a file belongs (or the
 reverse), empty, not UTF-8, nested beyond the parser, JSON of the wrong shape, or an
 output below a directory that does not exist. Each case must fail before any work: nothing
@@ -98,6 +98,8 @@ COMMANDS = {
         "--checkpoint": ["missing path", "a file", "a JSON list config", "a dims-less config"],
         "--seed": ["not a number", "negative", "huge"], "--out": OUTPUT_FILES, "--json": OUTPUT_FILES,
         "--plots": ["a file"], "--held-out": ["missing path", "not an .npy"], **COMMON}),
+    "sample-clip": (["OUT"], {"": NUMBERS, **COMMON}),
+    "sample-clip OUT": ([], {"": OUTPUT_FILES}),
 }
 CASES = [(command, flag, kind) for command, (_, flags) in COMMANDS.items()
          for flag, kinds in flags.items() for kind in kinds]

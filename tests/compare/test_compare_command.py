@@ -114,7 +114,7 @@ def test_without_polygraphy_help_works_and_compare_names_the_extra(tiny_engine, 
 
 
 def test_a_nan_or_negative_tolerance_is_refused(engine_copy, capsys):
-    """Issue 16, item 2: with a perturbed layer (compare FAILED), `--atol nan` or `--rtol nan` said PASSED."""
+    """With a perturbed layer (compare FAILED), `--atol nan` or `--rtol nan` must not say PASSED."""
     _perturb_weights(engine_copy, "post_4")
     for flag, value in (("--atol", "nan"), ("--rtol", "nan"), ("--atol", "-1"), ("--rtol", "inf")):
         code, _, err = run_cli(capsys, "compare", str(engine_copy), "--against", "torch", flag, value)
@@ -133,9 +133,9 @@ def _as_if_derived_artifacts(monkeypatch):
 
 
 def test_onnx_runtime_engines_run_the_onnx_graphs_themselves(tiny_engine):
-    """Issue 16, item 10 (compare ran ONNX Runtime's optimised ort/ copies while its saved `polygraphy run`
-    commands named onnx/): ONNX Runtime now loads the onnx/ files, so nothing is left unchecked (and the
-    perturbed-onnx test above fails through the pipeline itself)."""
+    """compare runs ONNX Runtime on the onnx/ files that its saved `polygraphy run` commands name (not
+    the optimised ort/ copies), so nothing is left unchecked (and the perturbed-onnx test above fails
+    through the pipeline itself)."""
     assert Comparison(tiny_engine(ENGINE_MODEL).path).unchecked_sources() == {}
 
 
@@ -163,11 +163,11 @@ def test_a_faithful_engine_passes_with_its_onnx_graphs_checked(tiny_engine, tmp_
     (["--report", "{tmp}"], "--report"),
     (["--save-inputs", "{tmp}/missing/inputs.json"], "--save-inputs"),
     (["--save-graph-data", "{tmp}/file.txt"], "--save-graph-data"),
-    (["--inputs", str(10**8)], "of memory but"),  # issue 16, item 6
+    (["--inputs", str(10**8)], "of memory but"),  # refused before allocating
 ])
 def test_outputs_and_sizes_are_checked_before_comparing(tiny_engine, tmp_path, capsys, argv, message):
-    """Issue 16, items 5 and 6: `--report <directory>` and `--save-graph-data <file>` compared first and
-    crashed with a traceback after; `--inputs 100000000` built every input in memory."""
+    """`--report <directory>` and `--save-graph-data <file>` are refused before comparing (not with a
+    traceback after it); `--inputs 100000000` is refused before any input is built in memory."""
     (tmp_path / "file.txt").write_text("not a directory")
     argv = [arg.format(tmp=tmp_path) for arg in argv]
     assert main(["compare", str(tiny_engine(ENGINE_MODEL).path), *argv]) == 2

@@ -43,5 +43,5 @@ def test_paper_preset_matches_the_paper_reference_point():
     report = flops_report(spec.dims, make_schedule(spec.default_layout(), spec.preset, 28))
     assert 0.53 <= report.paper_ratio <= 0.57  # the paper reports 56% FLOPs
     assert abs(report.exact_ratio_no_drop - report.paper_ratio) < 0.02
-    assert report.exact_ratio <= 0.53  # issue 11's target with early drop (measured 0.518)
+    assert report.exact_ratio <= 0.53  # the 7B schedule's target with early drop (measured 0.518)
     assert report.to_json()["exact_macs"] == round(report.exact_ratio, 6)

@@ -65,8 +65,8 @@ def test_seed_model_layouts_follow_the_models():
 
 
 @pytest.mark.parametrize("content,message", [
-    (b"\xff\xfe[{\"kind\": \"text\"}]", "is not UTF-8"),  # issue 16, item 7: UnicodeDecodeError traceback
-    (b"[" * 100_000 + b"]" * 100_000, "too deeply"),  # issue 16, item 7: RecursionError traceback
+    (b"\xff\xfe[{\"kind\": \"text\"}]", "is not UTF-8"),  # not a UnicodeDecodeError traceback
+    (b"[" * 100_000 + b"]" * 100_000, "too deeply"),  # not a RecursionError traceback
     (b'[{"kind": "text", "length": NaN}]', "not valid JSON"),
 ])
 def test_undecodable_files_are_one_line(tmp_path, content, message):

@@ -71,7 +71,7 @@ def test_rebuild_replaces_an_engine_but_never_other_directories(tiny_engine, tmp
     assert (precious / "notes.txt").read_text() == "keep me"
 
 
-# ---- what `build --out` may replace (issue 16, item 1) ---------------------------------
+# ---- what `build --out` may replace -------------------------------------------------
 def _tree(path) -> dict:
     return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
 
@@ -137,8 +137,33 @@ def _unwritable_directory(tmp_path) -> Path:
 
 
 def test_a_read_only_build_directory_is_one_line(tmp_path, capsys):
-    """Issue 16, item 7: building below a directory that takes no new files was a traceback."""
+    """Building below a directory that takes no new files is a one-line error, not a traceback."""
     out = _unwritable_directory(tmp_path) / "fastav-engine"
     code, _, err = run_cli(capsys, "build", "--out", str(out))
     assert code == 2 and "cannot write" in err and err.count("\n") == 1, err
     assert not out.exists()
+
+
+# ---- how many tokens a decoder-only build with --layout takes --------------------------
+@pytest.mark.slow
+def test_a_decoder_only_build_is_sized_from_its_layout(tmp_path, capsys):
+    """With --layout the engine takes that layout (not the family's longest clip), so a checkpoint with
+    few positions builds without --max-tokens."""
+    import json
+
+    from fastav_export.contract.layout import TokenLayout
+    from fastav_export.models.video_salmonn2 import TINY_INTERLEAVE
+    from fastav_export.testing.snapshots import write_tiny_video_salmonn2_snapshot
+
+    snapshot = write_tiny_video_salmonn2_snapshot(tmp_path / "snapshot")
+    config = json.loads((snapshot / "config.json").read_text())
+    (snapshot / "config.json").write_text(json.dumps({**config, "max_position_embeddings": 4096}))
+    layout = TINY_INTERLEAVE.layout_for_duration(4.0, 6, 6)
+    (tmp_path / "small.json").write_text(json.dumps(layout.to_json()))
+    out = tmp_path / "engine"
+    code, _, err = run_cli(capsys, "build", "--checkpoint", str(snapshot), "--model", "video-salmonn2",
+                           "--decoder-only", "--layout", str(tmp_path / "small.json"), "--export-only",
+                           "--max-new-tokens", "16", "--out", str(out))
+    assert code == 0, err
+    manifest = load_engine_dir(out)
+    assert manifest.layout == TokenLayout.load(tmp_path / "small.json") and manifest.max_tokens == layout.n_tokens

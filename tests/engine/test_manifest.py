@@ -98,7 +98,7 @@ def test_layout_that_does_not_match_is_refused(tiny_engine, tmp_path, capsys):
     assert code == 2 and "drop --model" in err
 
 
-# ---- the manifest itself (issue 16, item 8) --------------------------------------------
+# ---- the manifest itself ---------------------------------------------------------------
 EDITS = {
     "hidden_size 'abc'": lambda data: data["dims"].update(hidden_size="abc"),
     "num_layers 1000": lambda data: data["dims"].update(num_layers=1000),
@@ -136,7 +136,7 @@ def test_a_sealed_but_inconsistent_manifest_is_refused_by_its_schema(engine_copy
 
 
 def test_unreadable_engine_files_are_one_line(engine_copy, capsys, deny_reading):
-    """Issue 16, item 7: an unreadable graph file raised PermissionError from the sha256 check."""
+    """An unreadable graph file is a one-line error, not a PermissionError from the sha256 check."""
     deny_reading(engine_copy / "onnx" / "post_4.onnx.data")
     code, _, err = run_cli(capsys, "run", str(engine_copy))
     assert code == 2 and err.count("\n") == 1 and "cannot read" in err and "post_4.onnx.data" in err, err

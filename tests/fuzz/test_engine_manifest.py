@@ -90,9 +90,50 @@ def test_any_sealed_manifest(engine, data):
         assert manifest.pruning.validate(manifest.dims.num_layers).global_layer == manifest.global_layer
 
 
+def _engine_copy(engine, directory):
+    """`directory` as an engine directory whose files are links to the built engine's, config.json aside."""
+    for file in engine.path.rglob("*"):
+        relative = file.relative_to(engine.path)
+        if file.is_file() and relative.as_posix() != MANIFEST:
+            (directory / relative).parent.mkdir(parents=True, exist_ok=True)
+            (directory / relative).symlink_to(file)
+    return directory
+
+
+@st.composite
+def config_json_bytes(draw, original: dict) -> tuple[str, bytes]:
+    """(how it was made, config.json bytes) near a real manifest: the same content written another way
+    (indent, key order, escapes: must load), a resealed mutation, or the real bytes damaged."""
+    how = draw(st.sampled_from(["rewritten", "mutated", "damaged"]))
+    if how == "mutated":
+        content = data_to_text(draw(mutated(original)))
+    else:
+        content = json.dumps(original, indent=draw(st.sampled_from([None, 0, 2, "\t"])),
+                             sort_keys=draw(st.booleans()), ensure_ascii=draw(st.booleans()))
+    raw = content.encode()
+    if how == "damaged":
+        at = draw(st.integers(0, len(raw)))
+        cut = draw(st.integers(0, 8))
+        raw = raw[:at] + draw(st.binary(max_size=8)) + raw[at + cut:]
+    return how, raw
+
+
+def data_to_text(data) -> str:
+    try:
+        return json.dumps(data)
+    except ValueError:  # NaN or infinity: written as JSON's common extension, which the reader must refuse
+        return json.dumps(data, allow_nan=True)
+
+
 @FUZZ
-@given(st.one_of(st.binary(max_size=200), json_values.map(lambda v: json.dumps(v).encode())))
-def test_any_config_json_bytes(tmp_path_factory, content):
-    directory = tmp_path_factory.mktemp("engine")
+@given(data=st.data())
+def test_any_config_json_bytes(engine, tmp_path_factory, data):
+    """Bytes near a real config.json reach the checks behind the integrity seal: the same manifest
+    written another way loads, a resealed mutation and damaged bytes load or are one FastAVError line."""
+    original = json.loads((engine.path / MANIFEST).read_text())
+    how, content = data.draw(config_json_bytes(original))
+    directory = _engine_copy(engine, tmp_path_factory.mktemp("engine"))
     (directory / MANIFEST).write_bytes(content)
-    accepts_or_refuses(lambda: load_engine_dir(directory))
+    manifest = accepts_or_refuses(lambda: load_engine_dir(directory))
+    if how == "rewritten":
+        assert manifest is not None and manifest.to_json() == load_engine_dir(engine.path).to_json()

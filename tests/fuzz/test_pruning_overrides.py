@@ -16,6 +16,7 @@ from fastav_export.contract.pruning_config import (
     ROLLOUT_QUERIES,
     PruningConfig,
 )
+from fastav_export.errors import FastAVError
 from fastav_export.models import get_model_spec
 from fastav_export.serving.request import request_config
 
@@ -57,3 +58,29 @@ def test_command_line_overrides(pairs, no_prune):
     config = accepts_or_refuses(lambda: pruning_config_from_args(args, SPEC, L))
     if config is not None:
         _valid(config)
+
+
+ROLLOUT = PruningConfig(global_policy="rollout").resolve(L)
+
+
+@pytest.mark.parametrize("budget,kept", [(1, 1), (300, 300), (0.3, 0.3), ("30%", 0.3), ("1", 1), ("0.3", 0.3)])
+def test_a_request_budget_is_a_count_or_a_fraction(budget, kept):
+    config = request_config(ROLLOUT, L, None, json.dumps({"global_budget": budget}))
+    assert config.global_budget == kept and type(config.global_budget) is type(kept)
+
+
+@pytest.mark.parametrize("budget,words", [(1.0, "could mean 1 candidate"), (2.0, "could mean"), (0.0, "could mean"),
+                                          (True, "not a number"), ("1.0", "could mean"), ("100%", "every candidate"),
+                                          (1.5, "above 1")])
+def test_a_request_budget_that_reads_two_ways_is_refused(budget, words):
+    with pytest.raises(FastAVError, match=words) as err:
+        request_config(ROLLOUT, L, None, json.dumps({"global_budget": budget}))
+    assert str(err.value).startswith("global_budget ")  # the request's field, not a CLI flag
+
+
+@pytest.mark.parametrize("text", ["1.0", "2.", "0.0", "100%"])
+def test_the_command_line_refuses_a_budget_that_reads_two_ways(text):
+    args = build_parser().parse_args(["flops", "--model", SPEC.name, "--global-policy", "rollout",
+                                      "--global-budget", text])
+    with pytest.raises(FastAVError, match="--global-budget"):
+        pruning_config_from_args(args, SPEC, L)

@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 
 from fastav_export.errors import FastAVError
-from fastav_export.media.decode import has_audio, media_duration_seconds, read_audio, read_video_frames
+from fastav_export.media.decode import (
+    MediaBytes,
+    NoAudioTrack,
+    has_audio,
+    media_duration_seconds,
+    read_audio,
+    read_video_frames,
+)
 from fastav_export.media.frames import sample_frame_indices
 from fastav_export.testing.media_clips import (
     TONE_AMPLITUDE,
@@ -85,9 +92,20 @@ def test_has_audio_and_duration(clips):
     assert media_duration_seconds(clips["wav"]) == pytest.approx(2.0, abs=0.05)
 
 
-def test_clip_without_audio_says_to_pass_audio(clips):
-    with pytest.raises(FastAVError, match="no audio stream.*--audio FILE.*--silent-audio"):
+def test_clip_without_audio_is_a_no_audio_track_error_without_any_surfaces_advice(clips):
+    """Each surface (CLI flags, a Triton request's fields, calibrate's samples) adds its own advice."""
+    with pytest.raises(NoAudioTrack, match="no audio stream") as caught:
         read_audio(clips["silent"])
+    assert "--" not in str(caught.value) and isinstance(caught.value, FastAVError)
+
+
+def test_named_bytes_are_called_by_their_name(clips):
+    with pytest.raises(FastAVError, match="^the `audio` input is not a media file"):
+        read_audio(MediaBytes(b"this is not a video" * 20, "the `audio` input"))
+    with pytest.raises(NoAudioTrack, match="^the `media` input has no audio stream"):
+        read_audio(MediaBytes(clips["silent"].read_bytes(), "the `media` input"))
+    named = MediaBytes(clips["short"].read_bytes(), "the `media` input")
+    np.testing.assert_array_equal(read_video_frames(named, 4), read_video_frames(clips["short"], 4))
 
 
 def test_audio_file_has_no_video_stream(clips):

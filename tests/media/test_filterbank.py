@@ -107,6 +107,27 @@ def test_thirty_seconds_give_2998_frames() -> None:
     assert features.dtype == torch.float32
 
 
+def _loud_tone_over_faint_noise(seconds: float) -> np.ndarray:
+    """[-1, 1] float64: a loud 300 Hz tone over noise 140 dB below it, so the high mel bins are
+    quiet and float32 rounding of the loud bins' spectrum swamps them."""
+    t = np.arange(round(RATE * seconds)) / RATE
+    return 0.9 * np.sin(2 * np.pi * 300 * t) + 1e-7 * np.random.default_rng(4).standard_normal(t.shape)
+
+
+def test_float64_audio_is_filtered_in_float64() -> None:
+    # Upstream's process_audio_file reads an audio file with soundfile (float64) and fbank keeps that dtype.
+    wave, window = _loud_tone_over_faint_noise(0.5), AudioSettings(seconds=0.5)
+    features = audio_features(wave, window)
+    assert features.dtype == torch.float32  # what the audio encoder graph takes
+    np.testing.assert_allclose(features[0].double().numpy(), reference_fbank(wave * 2**15), rtol=0, atol=1e-3)
+
+
+def test_float32_audio_is_filtered_in_float32() -> None:
+    # Upstream's load_audio_from_video hands a video's track on as float32 (ffmpeg's int16 / 32768).
+    wave, window = _loud_tone_over_faint_noise(0.5).astype(np.float32), AudioSettings(seconds=0.5)
+    assert torch.equal(audio_features(wave, window)[0], kaldi_fbank(torch.from_numpy(wave) * 2**15, window))
+
+
 def test_silence_sits_on_the_log_floor() -> None:
     silent = kaldi_fbank(torch.zeros(RATE // 10), SHORT)
     assert torch.equal(silent, torch.full_like(silent, FLOOR))

@@ -31,6 +31,8 @@ VIDEOLLAMA2_EXTRA = {
     "mm_vision_tower": "google/siglip-so400m-patch14-384", "mm_projector_type": "stc_connector_v35",
     "mm_audio_tower": "audio_tower.bin", "mm_hidden_size": 1152, "mm_hidden_size_a": 768, "num_frames": 16,
 }
+# The tiny model's layout for that config's 16 frames (a checkpoint's num_frames sets them): 8 video groups.
+SNAPSHOT_LAYOUT = TINY.for_checkpoint(VIDEOLLAMA2_EXTRA, "vl2/config.json").default_layout()
 VIDEOLLAMA2_ENCODERS = {  # key -> shape; component counts below
     "model.vision_tower.vision_tower.vision_model.embeddings.patch_embedding.weight": (8, 3, 2, 2),
     "model.vision_tower.vision_tower.vision_model.post_layernorm.weight": (8,),
@@ -328,7 +330,7 @@ def test_cli_runs_a_videollama2_checkpoint(tmp_path, capsys):
                  "--max-new-tokens", "4", "--json", str(out)])
     assert code == 0, capsys.readouterr().err
     model = load_qwen2_checkpoint(directory).model
-    layout = TINY.default_layout()
+    layout = SNAPSHOT_LAYOUT
     embeds = synthetic_embeds(model.model.embed_tokens.weight, layout, 1, seed=0)
     expected = generate(TorchReference(model, layout, TINY.preset), embeds, 4)
     assert json.loads(out.read_text())["tokens"] == expected.tokens
@@ -352,13 +354,13 @@ def test_cli_builds_and_runs_an_engine_from_a_checkpoint(tmp_path, capsys):
     out = tmp_path / "out.json"
     assert main(["run", str(engine), "--max-new-tokens", "4", "--json", str(out)]) == 0
     model = load_qwen2_checkpoint(directory).model
-    layout = TINY.default_layout()
+    layout = SNAPSHOT_LAYOUT
     embeds = synthetic_embeds(model.model.embed_tokens.weight, layout, 1, seed=0)
     expected = generate(TorchReference(model, layout, TINY.preset), embeds, 4)
     assert json.loads(out.read_text())["tokens"] == expected.tokens
 
 
-# ---- hostile snapshots (issue 16, items 6 and 7) --------------------------------------
+# ---- hostile snapshots ------------------------------------------------------------------
 def test_a_huge_dimension_is_refused_before_the_model_is_allocated(tmp_path, monkeypatch):
     """hidden_size 10**9 made `make_qwen2` allocate the model before any shape was checked."""
     import fastav_export.models.model_factory as factory
@@ -401,7 +403,7 @@ def test_json_lists_where_objects_belong_are_one_line(tmp_path, capsys):
 
 
 def test_unreadable_files_are_one_line(tmp_path, deny_reading):
-    """Issue 16, item 7: an unreadable config.json or shard raised PermissionError."""
+    """An unreadable config.json or shard is a one-line error, not a PermissionError."""
     model = tiny_model()
     directory = write_videollama2(tmp_path / "vl2", model)
     deny_reading(directory / "model-00001-of-00002.safetensors")

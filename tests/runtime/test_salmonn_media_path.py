@@ -47,7 +47,7 @@ def test_engine_directory_answers_as_the_torch_reference(engine, media_clip, cap
     assert "answer: " in printed
     for key in ("kept", "token_ids", "text", "layout", "n_tokens"):
         assert served[key] == reference[key], key
-    assert reference["kept"]["3"] != list(range(len(reference["kept"]["3"])))  # rollout: data-dependent
+    assert reference["kept"]["3"][0] != list(range(len(reference["kept"]["3"][0])))  # rollout: data-dependent
 
 
 def test_the_prompt_layout_follows_the_clip(engine, torch_front, media_clip):
@@ -118,3 +118,58 @@ def test_a_wider_window_gives_fewer_audio_rows(media_clip, capsys, tmp_path):
                  "1.0", "--pool", "average", "--max-new-tokens", "2", "--json", str(out)]) == 0
     layout = json.loads(out.read_text())["layout"]
     assert sum(s["length"] for s in layout if s["kind"] == AUDIO) == 30  # 30 windows of 1 s over 3 frames
+
+
+def test_a_clip_too_long_for_the_engine_is_refused_before_decoding_or_encoding(engine, tmp_path, monkeypatch):
+    """A 91 s clip gives 8 frames and 4 Whisper chunks: 8 x 12 video + 240 audio rows, beyond the 256 tokens
+    the tiny engine was built for. Its length is known from the container, so nothing is decoded."""
+    import fastav_export.media.decode as decode
+    import fastav_export.media.whisper_features as whisper
+    from fastav_export.errors import FastAVError
+    from fastav_export.testing.media_clips import write_test_clip
+
+    clip = write_test_clip(tmp_path / "long.mp4", seconds=91.0, fps=1, size=(32, 24), sample_rate=8_000)
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("decoded or encoded a clip that cannot fit")
+
+    for module, name in ((decode, "read_frames_at_fps"), (decode, "read_audio"), (whisper, "whisper_chunks")):
+        monkeypatch.setattr(module, name, must_not_run)
+    with FrontEnd.from_engine(engine) as front:
+        monkeypatch.setattr(front.encoders, "audio", must_not_run)
+        monkeypatch.setattr(front.encoders, "video", must_not_run)
+        with pytest.raises(FastAVError, match=r"91(\.0)? s .* at most 256") as caught:
+            front.prompt(QUESTION, clip)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("positions, new_tokens, advice", [(300, 8, "pass a shorter clip"),
+                                                           (400, 100, "--max-new-tokens")])
+def test_a_clip_too_long_for_the_model_is_refused_by_the_torch_reference_before_decoding(
+        tmp_path, monkeypatch, capsys, positions, new_tokens, advice):
+    """The reference runs up to the decoder's positions, less the tokens to generate: a 91 s clip's layout
+    (8 x 12 video + 240 audio rows and the question, about 360 tokens) fits neither checkpoint here, and
+    is refused from the clip's length before anything is decoded or encoded."""
+    import fastav_export.media.decode as decode
+    import fastav_export.media.whisper_features as whisper
+    from fastav_export.runtime.encoders import TorchEncoders
+    from fastav_export.testing.media_clips import write_test_clip
+    from fastav_export.testing.snapshots import write_tiny_video_salmonn2_snapshot
+
+    snapshot = write_tiny_video_salmonn2_snapshot(tmp_path / "snapshot")
+    config = json.loads((snapshot / "config.json").read_text())
+    (snapshot / "config.json").write_text(json.dumps({**config, "max_position_embeddings": positions}))
+    clip = write_test_clip(tmp_path / "long.mp4", seconds=91.0, fps=1, size=(32, 24), sample_rate=8_000)
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("decoded or encoded a clip that cannot fit")
+
+    for owner, name in ((decode, "read_frames_at_fps"), (decode, "read_audio"), (whisper, "whisper_chunks"),
+                        (TorchEncoders, "video"), (TorchEncoders, "audio")):
+        monkeypatch.setattr(owner, name, must_not_run)
+    code = main(["run", "--checkpoint", str(snapshot), "--model", MODEL, "--backend", "torch", "--video", str(clip),
+                 "--question", QUESTION, "--max-new-tokens", str(new_tokens)])
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert code == 2 and len(errors) == 1, errors
+    (error,) = errors
+    assert f"the model's {positions} positions" in error and advice in error, error

@@ -77,7 +77,7 @@ def test_refuses_unrelated_directories_and_bad_names(tiny_engine, tmp_path, caps
 ])
 def test_paths_the_python_backend_cannot_use_are_refused_at_render_time(tiny_engine, tmp_path, capsys,
                                                                           out_name, engine_name, message):
-    """Issue 16, item 4: these rendered fine, then the models never loaded."""
+    """Names and values that would render fine and then never load are refused while rendering."""
     import shutil
 
     engine = tiny_engine("videollama2-tiny").path

@@ -108,8 +108,8 @@ def test_request_layout_other_than_the_default(served):
     ({"layout": np.frombuffer(b"\xff\xfe", np.uint8)}, "not UTF-8"),
 ])
 def test_request_errors_name_request_fields(served, changes, fragment):
-    """Issue 16: server messages named CLI flags (`--fine-ratio`), nested JSON was an internal
-    RecursionError, and `{"cutoff": true}` passed as cutoff 1."""
+    """Server messages name request fields, not CLI flags (`--fine-ratio`); nested JSON is a user error,
+    not an internal RecursionError; `{"cutoff": true}` is refused, not read as cutoff 1."""
     message = _bad(served, **changes)
     assert fragment in message and "--" not in "".join(message.split("`")[::2]), message
 

@@ -1,4 +1,4 @@
-"""A real tritonserver under a hostile user (issue 16): a killed stub process, a cancelled stream,
+"""A real tritonserver under a hostile user: a killed stub process, a cancelled stream,
 wrong requests over HTTP, an engine path with a space.
 
 One server serves two models: `sp` over a copy of the tiny engine at a path with a space
@@ -91,8 +91,8 @@ def test_an_engine_path_with_a_space_serves(served):
     ({"max_new_tokens": 1000}, "max_new_tokens"),
 ])
 def test_user_errors_are_http_400_and_name_request_fields(served, options, field):
-    """Issue 16: user errors came back as HTTP 500, named CLI flags (`--fine-ratio`), and deeply nested
-    JSON was an "internal error (RecursionError)"; `{"cutoff": true}` was accepted as cutoff 1."""
+    """User errors come back as HTTP 400 naming request fields, not CLI flags (`--fine-ratio`); deeply
+    nested JSON is a user error, not an "internal error (RecursionError)"; `{"cutoff": true}` is refused."""
     server, manifest, _ = served
     ids, mm = make_request(manifest, placeholder_id_for(MODEL), seed=1)
     with pytest.raises(InferenceServerException) as error:
@@ -104,7 +104,7 @@ def test_user_errors_are_http_400_and_name_request_fields(served, options, field
 
 
 def test_a_cancelled_stream_stops_generating(served):
-    """Issue 16: a cancelled gRPC stream kept generating to the end (here: 2,000 tokens)."""
+    """A cancelled gRPC stream stops generating (instead of going on to the end: here 2,000 tokens)."""
     server, _, long = served
     ids, mm = make_request(long, placeholder_id_for(MODEL), seed=2)
     responses = queue.Queue()
@@ -131,9 +131,9 @@ def _stubs(server, model: str) -> list[int]:
 
 
 def test_a_killed_stub_is_restarted_then_a_crash_loop_is_unloaded(served):
-    """Issue 16, item 3: after `kill -9` of one stub, half the requests failed for ever with "Stub process
-    ... is not healthy", the model still reported ready, nothing was logged, and shutdown left the stubs'
-    shared memory in /dev/shm. Triton 2.51 never restarts a stub, so the watchdog reloads the model (it
+    """After `kill -9` of one stub, requests do not fail for ever with "Stub process ... is not healthy",
+    the model does not report ready while broken, the death is logged, and shutdown leaves none of the
+    stubs' shared memory in /dev/shm. Triton 2.51 never restarts a stub, so the watchdog reloads the model (it
     recovers); a second death within the window (max 1 restart here) unloads it (not ready)."""
     server, manifest, _ = served
     ids, mm = make_request(manifest, placeholder_id_for(MODEL), seed=4)

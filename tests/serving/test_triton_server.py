@@ -222,3 +222,25 @@ def test_a_video_and_a_question_get_the_run_commands_answer(served, media_clip, 
     with pytest.raises(InferenceServerException, match="media"):
         _oneshot_inputs(server, "vl2", media_request_inputs(httpclient, question, b"not a video file"))
     assert server.alive()
+
+
+@pytest.mark.slow
+def test_a_silent_video_is_answered_with_silent_audio_and_refused_naming_the_fields_without(served, media_clip,
+                                                                                             tmp_path):
+    from fastav_export.testing.media_clips import write_test_clip
+
+    server, _ = served
+    silent = write_test_clip(tmp_path / "silent.mp4", seconds=2.0, audio=False).read_bytes()
+    question = "What is happening?"
+    oneshot, result = _oneshot_inputs(server, "vl2", media_request_inputs(httpclient, question, silent,
+                                                                          silent_audio=True))
+    streamed, _, _ = _stream_inputs(server, "vl2", media_request_inputs(grpcclient, question, silent,
+                                                                        silent_audio=True))
+    assert oneshot and streamed == oneshot and result.as_numpy("text") is not None
+    with pytest.raises(InferenceServerException, match="the `media` input has no audio.*`silent_audio`") as caught:
+        _oneshot_inputs(server, "vl2", media_request_inputs(httpclient, question, silent))
+    assert "--" not in str(caught.value)
+    with pytest.raises(InferenceServerException, match="the `audio` input is not a"):
+        _oneshot_inputs(server, "vl2", media_request_inputs(httpclient, question, media_clip.read_bytes(),
+                                                            audio=b"this is not audio" * 20))
+    assert server.alive()

@@ -27,7 +27,7 @@ def _one_error_line(code, err, *fragments):
 
 
 def test_a_header_claiming_petabytes_is_refused_before_allocating(capsys, tmp_path):
-    """Issue 16, item 6: np.load would try to allocate what the header claims (22 PiB here)."""
+    """np.load alone would try to allocate what the header claims (22 PiB here)."""
     path = tmp_path / "huge.npy"
     with open(path, "wb") as handle:
         np.lib.format.write_array_header_1_0(handle, {"descr": "<f4", "fortran_order": False,
@@ -36,7 +36,7 @@ def test_a_header_claiming_petabytes_is_refused_before_allocating(capsys, tmp_pa
 
 
 def test_empty_and_npz_files_are_one_line(capsys, tmp_path):
-    """Issue 16, item 7: a 0-byte file (EOFError) and an .npz archive (AttributeError) were tracebacks."""
+    """A 0-byte file (EOFError) and an .npz archive (AttributeError) are one-line errors, not tracebacks."""
     empty = tmp_path / "empty.npy"
     empty.write_bytes(b"")
     _one_error_line(*_error(capsys, empty), "is empty")
@@ -57,7 +57,7 @@ def test_truncated_data_is_refused(capsys, tmp_path):
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_non_finite_embeddings_are_refused(capsys, tmp_path, bad):
-    """Issue 16, item 9: NaN embeddings made every logit NaN and `run` printed tokens `0 0`, exit 0."""
+    """NaN embeddings are refused: they would make every logit NaN and `run` print tokens `0 0`, exit 0."""
     embeds = np.random.default_rng(0).standard_normal((72, D)).astype(np.float32)
     embeds[5, 7] = bad
     path = tmp_path / "embeds.npy"

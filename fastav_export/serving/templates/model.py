@@ -17,6 +17,10 @@ try:
     from fastav_export.serving.engine import ServedEngine
     from fastav_export.serving.request import INPUT_NAMES
 except ImportError as exc:  # the stub's Python lacks the package: say which one to fix
+    if "undefined symbol" in str(exc):  # the stub embeds another build's libpython than that Python's
+        raise ImportError(f"the python backend stub's libpython is not the one of the Python on the server's PATH "
+                          f"({exc}): start the server with `python -m fastav_export.serving.tritonserver`, which "
+                          "makes the stub load that Python's libpython (see docs/serving.md)") from None
     raise ImportError(f"fastav-export is not importable by the python backend stub ({exc}): install it into the "
                       "Python whose bin/ is first on the server's PATH (see docs/serving.md)") from None
 
