@@ -96,6 +96,7 @@ def test_reversed_structure_keeps_the_late_positions(checkpoint, tmp_path, capsy
     assert report["mass_retained"] >= 0.9
 
 
+@pytest.mark.slow
 def test_the_preset_round_trips_through_build_and_run(checkpoint, tmp_path, capsys):
     preset_file = tmp_path / "preset.json"
     _, report, _ = calibrate(capsys, checkpoint, planted_samples(tmp_path / "s", EARLY), preset_file)

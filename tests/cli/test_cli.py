@@ -134,6 +134,7 @@ def test_python_dash_m_entry_point():
     assert result.returncode == 0 and "FLOPs ratio" in result.stdout
 
 
+@pytest.mark.slow
 def test_run_engine_prints_and_writes_what_the_torch_backend_does(capsys, tmp_path, tiny_engine):
     engine = tiny_engine("videollama2-tiny", rollout=False)
     outputs = {}

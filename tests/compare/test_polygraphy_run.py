@@ -20,6 +20,8 @@ import pytest
 
 from fastav_export.cli import main
 
+pytestmark = pytest.mark.slow  # builds engines and runs polygraphy on every graph
+
 PAGE = (Path(__file__).parents[2] / "docs" / "compare.md").read_text()
 assert PAGE.startswith("# Check accuracy with Polygraphy\n")
 

@@ -38,6 +38,7 @@ def _wait_for(process, text: str, timeout: float = 120.0) -> None:
     pytest.fail(f"the build never printed {text!r}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_interrupted_build_leaves_no_engine_directory(tmp_path, sig):
     out = tmp_path / "engines" / "tiny"
@@ -56,6 +57,7 @@ def test_interrupted_build_leaves_no_engine_directory(tmp_path, sig):
         assert sorted(p.name for p in (tmp_path / "engines").iterdir()) == ["tiny"]
 
 
+@pytest.mark.slow
 def test_rebuild_replaces_an_engine_but_never_other_directories(tiny_engine, tmp_path):
     out = tmp_path / "engine"
     shutil.copytree(tiny_engine("videollama2-tiny", rollout=False).path, out)
@@ -89,14 +91,14 @@ def test_a_directory_with_a_foreign_config_json_is_never_replaced(tmp_path, caps
 
 
 def test_building_over_the_checkpoint_it_reads_is_refused(tmp_path, capsys):
-    """`build --checkpoint victim --out victim` deleted the checkpoint's model.safetensors."""
+    """`build --checkpoint victim --out victim` is refused before the checkpoint's files are touched."""
     from ..models.test_checkpoint import tiny_model, write_videollama2
 
     victim = write_videollama2(tmp_path / "victim", tiny_model())
     before = _tree(victim)
     code, _, err = run_cli(capsys, "build", "--checkpoint", str(victim), "--model", "videollama2-tiny",
                            "--out", str(victim))
-    assert code == 2 and "is not an engine directory" in err, err
+    assert code == 2 and "is also the input --checkpoint" in err and err.count("\n") == 1, err
     assert _tree(victim) == before
 
 

@@ -14,6 +14,8 @@ import torch
 from fastav_export.contract import graph_io
 from fastav_export.runtime.ort.graphs import OrtGraphs
 
+pytestmark = pytest.mark.slow  # exports every layer graph with and without its cut
+
 
 @pytest.mark.parametrize("flavour", ["ort-contrib", "onnx-standard"])
 def test_cut_rows_equal_the_uncut_layer_output(tiny_engine, flavour):

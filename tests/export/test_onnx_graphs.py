@@ -27,6 +27,7 @@ def _graphs(manifest):
             for name, entry in manifest.graphs.items()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["fp32", "fp16", "bf16"])
 def test_graphs_pass_the_full_checker_with_the_declared_io(tiny_engine, precision):
     manifest = tiny_engine("videollama2-tiny", precision, export_only=precision == "bf16")

@@ -8,10 +8,7 @@ refused before FFmpeg opens anything.
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -29,6 +26,8 @@ from fastav_export.media.decode import (
     read_video_frames,
 )
 from fastav_export.testing.media_clips import write_flat_clip, write_silent_flac, write_test_clip
+
+from .child_process import measure_in_child
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 CLOSED_PORT_URL = "http://127.0.0.1:9/clip.mp4"  # port 9 (discard) on loopback: nothing listens
@@ -147,33 +146,25 @@ def test_the_documented_pixel_limit_is_the_one_checked():
         assert stated and set(stated) == {(str(width), str(height))}, doc
 
 
-DECODE_AND_MEASURE = """
-import json, resource, sys
+DECODE_FRAMES = """
+import sys
 from fastav_export.errors import FastAVError
 from fastav_export.media.decode import read_video_frames
 try:
-    shape, error = list(read_video_frames(sys.argv[1], 2, frame_pixels=(4 * 384) ** 2).shape), None
+    result = {"shape": list(read_video_frames(sys.argv[1], 2, frame_pixels=(4 * 384) ** 2).shape), "error": None}
 except FastAVError as exc:
-    shape, error = None, str(exc)
-print(json.dumps({"shape": shape, "error": error,
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    result = {"shape": None, "error": str(exc)}
 """
-
-
-def _decode_in_child(path) -> dict:
-    done = subprocess.run([sys.executable, "-c", DECODE_AND_MEASURE, str(path)], capture_output=True, text=True,
-                          timeout=300, check=True)  # generous: the CPUs may be shared
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.slow
 def test_frames_above_the_pixel_budget_are_refused_and_large_ones_stay_bounded(tmp_path):
-    huge = _decode_in_child(write_flat_clip(tmp_path / "huge.mp4", (8000, 8000), frames=2))
+    huge = measure_in_child(DECODE_FRAMES, write_flat_clip(tmp_path / "huge.mp4", (8000, 8000), frames=2))
     assert huge["shape"] is None and "8000x8000" in huge["error"] and "\n" not in huge["error"]
     assert huge["peak_mb"] < 1200
     width, height = 7680, 4320  # 8K UHD: within the budget
     assert width * height <= MAX_FRAME_PIXELS
-    large = _decode_in_child(write_flat_clip(tmp_path / "8k.mp4", (width, height), frames=2))
+    large = measure_in_child(DECODE_FRAMES, write_flat_clip(tmp_path / "8k.mp4", (width, height), frames=2))
     assert large["error"] is None and large["peak_mb"] < 1200
     frames, kept_height, kept_width, _ = large["shape"]
     assert frames == 2 and kept_width * kept_height <= (4 * 384) ** 2
@@ -189,15 +180,14 @@ def test_audio_decoding_stops_at_the_seconds_used(tmp_path):
     assert len(read_audio(clip, max_seconds=60.0)) == len(whole)
 
 
-LONG_AUDIO_RUN = """
-import json, resource, sys, time
+MEDIA_TENSORS = """
+import sys, time
 from fastav_export.models import get_model_spec
 from fastav_export.runtime.media_inputs import media_tensors
 spec = get_model_spec(sys.argv[1])
 started = time.perf_counter()
 tensors = media_tensors(sys.argv[2], spec.video, spec.audio, audio=sys.argv[3])
-print(json.dumps({"fbank": list(tensors.fbank.shape), "seconds": time.perf_counter() - started,
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+result = {"fbank": list(tensors.fbank.shape), "seconds": time.perf_counter() - started}
 """
 
 
@@ -205,11 +195,7 @@ print(json.dumps({"fbank": list(tensors.fbank.shape), "seconds": time.perf_count
 def test_a_long_audio_file_is_decoded_only_as_far_as_it_is_used(tmp_path):
     flac = write_silent_flac(tmp_path / "hour.flac", 3600)
     clip = write_test_clip(tmp_path / "clip.mp4", seconds=1.0)
-    baseline = subprocess.run([sys.executable, "-c", LONG_AUDIO_RUN, "videollama2-tiny", str(clip), str(clip)],
-                              capture_output=True, text=True, timeout=300, check=True)
-    done = subprocess.run([sys.executable, "-c", LONG_AUDIO_RUN, "videollama2-tiny", str(clip), str(flac)],
-                          capture_output=True, text=True, timeout=300, check=True)
-    short, long = (json.loads(run.stdout.strip().splitlines()[-1]) for run in (baseline, done))
+    short, long = (measure_in_child(MEDIA_TENSORS, "videollama2-tiny", clip, audio) for audio in (clip, flac))
     assert long["fbank"] == short["fbank"]
     # a whole hour is 115 MB as int16 and 230 MB as float32, and takes seconds to decode
     assert long["peak_mb"] < short["peak_mb"] + 50, (short, long)

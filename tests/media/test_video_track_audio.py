@@ -4,9 +4,6 @@ track, and memory follows the 16 s kept, not the track's length."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from functools import partial
 
 import numpy as np
@@ -15,6 +12,8 @@ import pytest
 from fastav_export.media.decode import NoAudioTrack, read_audio, read_audio_spans
 from fastav_export.media.filterbank import video_audio_clips, video_audio_spans
 from fastav_export.testing.media_clips import write_long_quiet_clip, write_test_clip, write_test_wav
+
+from .child_process import measure_in_child
 
 RATE = 16_000
 
@@ -71,28 +70,21 @@ def test_media_tensors_sample_the_track_as_before(tracks):
     assert np.array_equal(tensors.fbank.numpy(), expected.numpy())
 
 
-LONG_VIDEO_RUN = """
-import json, resource, sys
+MEDIA_TENSORS = """
+import sys
 from fastav_export.models import get_model_spec
 from fastav_export.runtime.media_inputs import media_tensors
 spec = get_model_spec("videollama2-tiny")
 tensors = media_tensors(sys.argv[1], spec.video, spec.audio)
-print(json.dumps({"fbank": list(tensors.fbank.shape), "frames": list(tensors.pixel_values.shape),
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+result = {"fbank": list(tensors.fbank.shape), "frames": list(tensors.pixel_values.shape)}
 """
-
-
-def _run_in_child(path) -> dict:
-    done = subprocess.run([sys.executable, "-c", LONG_VIDEO_RUN, str(path)], capture_output=True, text=True,
-                          timeout=400, check=True)  # generous: the CPUs may be shared
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.slow
 def test_an_hours_long_video_is_read_in_bounded_memory(tmp_path):
     """4 hours: the whole track would be 0.46 GB as int16 plus 0.92 GB as float32 (about 2.8 GB at the peak
     of decoding it whole), and all its 14,400 frames 0.8 GB as RGB; what is used is 16 s and 8 frames."""
-    short = _run_in_child(write_long_quiet_clip(tmp_path / "short.mkv", 20))
-    long = _run_in_child(write_long_quiet_clip(tmp_path / "long.mkv", 4 * 3600))
+    short = measure_in_child(MEDIA_TENSORS, write_long_quiet_clip(tmp_path / "short.mkv", 20))
+    long = measure_in_child(MEDIA_TENSORS, write_long_quiet_clip(tmp_path / "long.mkv", 4 * 3600))
     assert long["fbank"] == short["fbank"] and long["frames"] == short["frames"]
     assert long["peak_mb"] < min(short["peak_mb"] + 150, 1024), (short, long)

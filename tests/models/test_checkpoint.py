@@ -343,6 +343,7 @@ def test_cli_refuses_a_pickle_checkpoint(tmp_path, capsys):
     assert err.startswith("error: ") and err.count("\n") == 1 and "pickle" in err, err
 
 
+@pytest.mark.slow
 def test_cli_builds_and_runs_an_engine_from_a_checkpoint(tmp_path, capsys):
     directory = write_videollama2(tmp_path / "vl2", tiny_model(seed=5))
     engine = tmp_path / "engine"

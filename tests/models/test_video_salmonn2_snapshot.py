@@ -80,6 +80,7 @@ def test_llava_qwen_is_not_this_family(tmp_path):
         checkpoint_family(directory)
 
 
+@pytest.mark.slow
 def test_build_and_run_from_the_snapshot(tmp_path, media_clip, capsys):
     from fastav_export.cli import main
 

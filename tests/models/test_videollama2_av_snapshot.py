@@ -68,6 +68,7 @@ def test_a_snapshot_without_the_audio_tower_is_refused_naming_it(tmp_path, capsy
     assert err.count("\n") == 1 and "audio tower" in err and not out.exists()
 
 
+@pytest.mark.slow
 def test_build_and_run_from_the_snapshot_report_what_was_loaded(snapshot, tmp_path, capsys, media_clip):
     out = tmp_path / "engine"
     assert main(["build", "--model", SPEC.name, "--checkpoint", str(snapshot), "--out", str(out)]) == 0

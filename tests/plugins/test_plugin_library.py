@@ -72,6 +72,7 @@ def test_missing_sources(build_dir, tmp_path, monkeypatch):
         plugin_library.ensure_plugin_library()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("cmake") is None or shutil.which("nvcc") is None, reason="needs cmake and nvcc")
 def test_build_without_tensorrt_fails_with_a_clear_error_and_a_log(build_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("TENSORRT_ROOT", str(tmp_path / "no-tensorrt"))

@@ -27,6 +27,7 @@ def _cuda_include() -> Path | None:
     return None
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(NVCC is None, reason="nvcc is not on PATH")
 @pytest.mark.parametrize("source", sorted(PLUGINS.rglob("*.cu")), ids=lambda p: str(p.relative_to(PLUGINS)))
 def test_kernels_compile_for_every_architecture_without_warnings(source, tmp_path):
@@ -50,6 +51,7 @@ def test_plugin_glue_is_valid_cxx_against_the_compile_check_stub(source):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("cmake") is None or NVCC is None, reason="needs cmake and nvcc")
 def test_cmake_without_tensorrt_fails_with_an_actionable_message(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "TENSORRT_ROOT"}

@@ -27,9 +27,10 @@ def random_qk(batch=2, heads=4, kv_heads=2, n=37, hd=8, seed=0, scale=3.0):
 @pytest.mark.parametrize("block", [1, 5, 256])
 def test_vector_times_attention_equals_dense_product(block):
     q, k = random_qk()
-    v = torch.rand(2, 37)
+    v = torch.rand(2, 37, generator=torch.Generator().manual_seed(1))  # seeded: the same case in any test order
     expected = torch.einsum("bi,bij->bj", v, head_mean_attention(q, k, 0.35))
-    torch.testing.assert_close(vector_times_attention(v, q, k, 0.35, block=block), expected, atol=1e-6, rtol=0)
+    # fp32 sums in another order: a few ulps of results up to about 3
+    torch.testing.assert_close(vector_times_attention(v, q, k, 0.35, block=block), expected, atol=1e-6, rtol=1e-6)
 
 
 @pytest.mark.parametrize("rows", ["all", "text", "last"])

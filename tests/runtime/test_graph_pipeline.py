@@ -24,6 +24,8 @@ from fastav_export.runtime.generation import generate
 from fastav_export.testing.models import TINY_MODELS, tiny_model
 from tests.conftest import ENGINE_BACKENDS
 
+pytestmark = pytest.mark.slow  # builds the tiny engines in every flavour and generates on each
+
 LOGITS_ATOL = 1e-4  # fp32 engines vs the fp32 PyTorch reference
 NEW_TOKENS = 16
 

@@ -41,6 +41,7 @@ def _run(capsys, tmp_path, clip, name, *argv):
     return run_json(capsys, tmp_path, clip, QUESTION, name, *argv)
 
 
+@pytest.mark.slow
 def test_engine_directory_answers_as_the_torch_reference(engine, media_clip, capsys, tmp_path):
     reference, printed = _run(capsys, tmp_path, media_clip, "torch", "--model", MODEL, "--backend", "torch")
     served, _ = _run(capsys, tmp_path, media_clip, "engine", str(engine.path))

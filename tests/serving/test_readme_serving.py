@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from fastav_export.cli import main as cli_main
 
 from .server_required import skip_without_tritonserver
@@ -21,6 +23,8 @@ assert SECTION.startswith("# Serving with Triton Inference Server\n")
 skip_without_tritonserver()
 
 from fastav_export.serving.server_process import free_port  # noqa: E402
+
+pytestmark = pytest.mark.slow  # runs the serving page's commands against a real tritonserver
 
 
 def test_readme_render_launch_and_client(tiny_engine, tmp_path, monkeypatch):

@@ -34,6 +34,8 @@ from tritonclient.utils import InferenceServerException  # noqa: E402
 
 from fastav_export.serving.server_process import TritonServer  # noqa: E402
 
+pytestmark = pytest.mark.slow  # starts real tritonservers and kills their stubs
+
 MODEL = "videollama2-tiny"
 LONG = 2000
 

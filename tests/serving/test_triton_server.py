@@ -31,6 +31,8 @@ from tritonclient.utils import InferenceServerException  # noqa: E402
 
 from fastav_export.serving.server_process import TritonServer  # noqa: E402
 
+pytestmark = pytest.mark.slow  # starts a real tritonserver
+
 MODELS = {"videollama2-tiny": "vl2", "video-salmonn2-tiny": "vs2"}
 NEW_TOKENS = 6
 

@@ -293,6 +293,7 @@ class _AudioEncoder(nn.Module):
         return self.projector(self.tower(fbank))
 
 
+@pytest.mark.slow  # an ONNX export
 def test_onnx_export_reproduces_torch(tmp_path) -> None:
     # Opset 23, as the project's encoder graphs (export/encoder_graphs.py).
     encoder = _AudioEncoder().eval()

@@ -301,6 +301,7 @@ def test_qformer_matches_explicit_matmuls():
 # ---------------------------------------------------------------- ONNX export
 
 
+@pytest.mark.slow
 def test_onnx_export_with_dynamic_chunks(tmp_path):
     model = tiny_encoder()
     torch.manual_seed(1)

@@ -272,6 +272,7 @@ def test_siglip_rejects_bad_frames(shape, message):
 # ---------------------------------------------------------------- ONNX
 
 
+@pytest.mark.slow  # an ONNX export
 def test_stc_exports_to_onnx(tmp_path):
     model = randomize(STCConnectorV35.from_config(tiny_stc_config()), seed=4)
     x = torch.randn(8, 36, 32)
@@ -282,6 +283,7 @@ def test_stc_exports_to_onnx(tmp_path):
     np.testing.assert_allclose(output, expected, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow  # an ONNX export
 def test_siglip_exports_to_onnx_without_the_unused_layer(tmp_path):
     import onnx
 
