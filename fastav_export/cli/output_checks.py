@@ -45,10 +45,19 @@ def command_inputs(args, extra: list[tuple[str, Path]] = ()) -> list[tuple[str, 
 
 def check_output_files(args, outputs: dict[str, Path | None], extra: list[tuple[str, Path]] = ()) -> None:
     """Each given output file (flag -> path) must be writable (`check_output_file`) and none of the inputs."""
+    _check_outputs(args, outputs, extra, check_output_file)
+
+
+def check_output_dirs(args, outputs: dict[str, Path | None], extra: list[tuple[str, Path]] = ()) -> None:
+    """Each given output directory that files are written into must be creatable and not inside an input."""
+    _check_outputs(args, outputs, extra, check_output_dir)
+
+
+def _check_outputs(args, outputs: dict[str, Path | None], extra, check_writable) -> None:
     inputs = command_inputs(args, extra)
     for flag, path in outputs.items():
         if path is not None:
-            check_output_file(path, flag)
+            check_writable(path, flag)
             check_not_an_input(path, f"{flag} {path}", inputs)
     _check_distinct(args)
 
@@ -64,13 +73,3 @@ def _check_distinct(args) -> None:
         if target in seen:
             raise FastAVError(f"{flag} {path} is also {seen[target]}: give each output its own file")
         seen[target] = flag
-
-
-def check_output_dirs(args, outputs: dict[str, Path | None], extra: list[tuple[str, Path]] = ()) -> None:
-    """Each given output directory that files are written into must be creatable and not inside an input."""
-    inputs = command_inputs(args, extra)
-    for flag, path in outputs.items():
-        if path is not None:
-            check_output_dir(path, flag)
-            check_not_an_input(path, f"{flag} {path}", inputs)
-    _check_distinct(args)
