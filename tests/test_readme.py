@@ -51,7 +51,7 @@ def test_readme_is_short_and_the_repository_links_nothing_outside_it():
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
     if not tracked:  # not a git checkout (an sdist): the packaged sources and docs
         tracked = [str(p.relative_to(ROOT)) for p in ROOT.rglob("*") if p.suffix in {".py", ".md"}]
-    history = re.compile(r"\b(issue|item)s? \d+|\.\./shared", re.I)
+    history = re.compile(r"\b(issue|item)s? #?\d+|\.\./shared", re.I)
     offending = []
     for name in tracked:
         path = ROOT / name

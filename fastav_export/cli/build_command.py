@@ -38,7 +38,7 @@ from .options import (
     resolve_model,
     salmonn_options,
 )
-from .output_checks import command_inputs
+from .output_checks import check_replaced_dir
 
 EXAMPLES = """examples:
   fastav-export build                                   # videollama2-tiny, fp32, ONNX Runtime, with encoders
@@ -93,7 +93,6 @@ def main(args) -> int:
 
     from ..contract.precision import TORCH_DTYPES
     from ..engine.build import build_engine, check_target, default_engine_dir
-    from ..user_io.output_paths import check_not_an_input
 
     precision = "fp16" if args.fp16 else "bf16" if args.bf16 else "fp32"
     if precision == "bf16" and args.backend == "ort" and not args.export_only:
@@ -137,8 +136,7 @@ def main(args) -> int:
                           f"{dims.max_position_embeddings} positions with {max_tokens} prompt tokens")
     name = Path(args.checkpoint).resolve().name if args.checkpoint else spec.name
     out = args.out or default_engine_dir(name, precision)
-    # A build replaces `out` whole: it must neither be nor hold nor lie inside what the build reads.
-    check_not_an_input(out, f"--out {out}", command_inputs(args), replaced=True)
+    check_replaced_dir(args, "--out", out)  # a build replaces `out` whole
     check_target(out)
     if args.timing_cache is not None and args.timing_cache.is_dir():
         raise FastAVError(f"--timing-cache {args.timing_cache} is a directory: give a file name")

@@ -96,8 +96,9 @@ def main(args) -> int:
 
     from ..calibration.calibrate import calibrate, held_out_overlap, mass_summary
     from ..calibration.samples import sample_paths
+    from ..contract.preset import PresetTarget
     from ..user_io.output_paths import write_text_atomic
-    from .options import check_weights_available, decoder_dims, load_decoder, preset_target, resolve_spec
+    from .options import check_weights_available, decoder_dims, load_decoder, resolve_spec
     from .output_checks import check_output_dirs, check_output_files
 
     # Everything the user gave is checked before the model is loaded; the samples are found
@@ -134,7 +135,7 @@ def main(args) -> int:
                                       **mass_summary(overlaps)}
     _print(report, result)
     name = Path(args.checkpoint).resolve().name if args.checkpoint else spec.name
-    target = preset_target(name, spec.family, result.layout, dims.num_layers)
+    target = PresetTarget.of(name, spec.family, result.layout, dims.num_layers)
     write_text_atomic(args.out, _preset_text(result, report, target))
     print(f"wrote {args.out}: use it with `fastav-export build --preset {args.out}` or `run --preset {args.out}`")
     if args.plots is not None:

@@ -11,6 +11,7 @@ import json
 import logging
 from pathlib import Path
 
+from ..contract.preset import PresetTarget
 from ..errors import FastAVError
 from ..user_io.output_paths import write_text_atomic
 from .arg_types import clip_seconds
@@ -18,7 +19,6 @@ from .options import (
     add_model_arguments,
     add_pruning_arguments,
     check_layout_positions,
-    preset_target,
     pruning_config_from_args,
     resolve_layout,
 )
@@ -55,7 +55,7 @@ def main(args) -> int:
     layout = _layout(args, spec)
     check_layout_positions(layout, spec.dims)
     config = pruning_config_from_args(args, spec, spec.dims.num_layers,
-                                      target=preset_target(spec.name, spec.family, layout, spec.dims.num_layers))
+                                      target=PresetTarget.of(spec.name, spec.family, layout, spec.dims.num_layers))
     schedule = make_schedule(layout, config, spec.dims.num_layers)
     report = flops_report(spec.dims, schedule)
     print(f"model: {spec.name} ({spec.description})")

@@ -114,19 +114,13 @@ PRUNING_FLAGS = ("global_layer", "fine_ratio", "alpha", "global_policy", "rollou
                  "keep_frames", "global_budget")
 
 
-def preset_target(model: str, family: str | None, layout: TokenLayout, num_layers: int):
-    """What a `--preset` is applied to (checked against what it was calibrated for)."""
-    from ..contract.preset import PresetTarget
-
-    return PresetTarget.of(model, family, layout, num_layers)
-
-
 def engine_preset_target(manifest, layout: TokenLayout | None = None):
     """The preset target of an engine directory: its model (the family where the name is registered)
     on `layout` (default: the layout it was built for)."""
+    from ..contract.preset import PresetTarget
     from ..models.registry import family_of
 
-    return preset_target(manifest.model, family_of(manifest.model), layout or manifest.layout,
+    return PresetTarget.of(manifest.model, family_of(manifest.model), layout or manifest.layout,
                          manifest.dims.num_layers)
 
 
@@ -213,7 +207,9 @@ def resolve_model(args):
         check_weights_available(args, spec)
     dims = decoder_dims(args, spec)
     model = Path(args.checkpoint).resolve().name if getattr(args, "checkpoint", None) else spec.name
-    target = preset_target(model, spec.family if spec is not None else None, layout, dims.num_layers)
+    from ..contract.preset import PresetTarget
+
+    target = PresetTarget.of(model, spec.family if spec is not None else None, layout, dims.num_layers)
     return spec, layout, dims, pruning_config_from_args(args, spec, dims.num_layers, target=target)
 
 

@@ -53,6 +53,12 @@ def check_output_dirs(args, outputs: dict[str, Path | None], extra: list[tuple[s
     _check_outputs(args, outputs, extra, check_output_dir)
 
 
+def check_replaced_dir(args, flag: str, path: Path) -> None:
+    """A directory the command replaces whole or entry by entry (`build --out`, `triton --out`) must neither
+    be, nor hold, nor lie inside anything the command reads."""
+    check_not_an_input(path, f"{flag} {path}", command_inputs(args), replaced=True)
+
+
 def _check_outputs(args, outputs: dict[str, Path | None], extra, check_writable) -> None:
     inputs = command_inputs(args, extra)
     for flag, path in outputs.items():

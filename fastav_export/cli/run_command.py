@@ -29,8 +29,8 @@ from .options import (
     add_salmonn_arguments,
     check_layout_positions,
     check_run_memory,
-    load_decoder,
     engine_preset_target,
+    load_decoder,
     pruning_config_from_args,
     resolve_model,
 )

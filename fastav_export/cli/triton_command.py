@@ -49,13 +49,10 @@ def main(args) -> int:
     from ..engine.manifest import load_engine_dir
     from ..models import placeholder_id_for
     from ..serving.repository import RepositorySettings, render_repository
+    from .output_checks import check_replaced_dir
 
-    from ..user_io.output_paths import check_not_an_input
-    from .output_checks import command_inputs
-
-    # Models in --out are replaced by name (the default name is the engine directory's own), so the
-    # repository must neither be nor hold nor lie inside the engine directory.
-    check_not_an_input(args.out, f"--out {args.out}", command_inputs(args), replaced=True)
+    # Models in --out are replaced by name (the default name is the engine directory's own).
+    check_replaced_dir(args, "--out", args.out)
     manifest = load_engine_dir(args.engine)
     # `is None`, not `or`: an explicit empty name or 0 must be refused, not replaced by the default.
     settings = RepositorySettings(

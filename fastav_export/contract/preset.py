@@ -24,14 +24,10 @@ from pathlib import Path
 from ..errors import FastAVError
 from ..user_io.json_input import parse_json
 from .layout import ARRANGEMENTS, AUDIO, VIDEO, TokenLayout
-from .pruning_config import PruningConfig
+from .pruning_config import PruningConfig, is_int
 
 PRESET_FORMAT, PRESET_VERSION = "fastav-preset", 2
 DOCUMENT_KEYS = ("format", "format_version", "target", "pruning", "provenance")
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -66,8 +62,8 @@ class PresetTarget:
                               "calibrate again")
         model, family, layout = value["model"], value["family"], value["layout"]
         if (not isinstance(model, str) or not model or not (family is None or isinstance(family, str))
-                or layout not in ARRANGEMENTS or not _is_int(value["num_layers"]) or value["num_layers"] < 1
-                or not _is_int(value["media_tokens"]) or value["media_tokens"] < 0):
+                or layout not in ARRANGEMENTS or not is_int(value["num_layers"]) or value["num_layers"] < 1
+                or not is_int(value["media_tokens"]) or value["media_tokens"] < 0):
             raise FastAVError(f"{where}: \"target\" is malformed (model and family are strings, layout one of "
                               f"{', '.join(ARRANGEMENTS)}, num_layers and media_tokens integers): calibrate again")
         return cls(model, family, layout, value["num_layers"], value["media_tokens"])
@@ -129,7 +125,7 @@ def parse_preset(data: bytes, where: str, num_layers: int, target: PresetTarget 
                           "write one with `fastav-export calibrate`")
     version = value.get("format_version")
     # bool is an int in Python, and 2.0 == 2: only the integer itself is this format.
-    if not _is_int(version) or version != PRESET_VERSION:
+    if not is_int(version) or version != PRESET_VERSION:
         raise FastAVError(f"{where} has preset format {version!r} (format_version); this fastav-export reads "
                           f"{PRESET_VERSION}: calibrate again")
     unknown = sorted(set(value) - set(DOCUMENT_KEYS))

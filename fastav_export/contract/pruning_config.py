@@ -13,8 +13,6 @@ from dataclasses import asdict, dataclass, fields, replace
 from ..errors import FastAVError
 from .budget import check_budget, describe_budget, parse_budget
 
-__all__ = ["GLOBAL_POLICIES", "ROLLOUT_QUERIES", "PruningConfig", "cli_flag", "parse_budget"]
-
 GLOBAL_POLICIES = ("positional", "rollout", "none")
 ROLLOUT_QUERIES = ("all", "text", "last")
 
@@ -24,7 +22,8 @@ def cli_flag(setting: str) -> str:
     return "--" + setting.replace("_", "-")
 
 
-def _is_int(value) -> bool:
+def is_int(value) -> bool:
+    """An int that is not a bool (bool is an int in Python: `true` must not read as 1)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -77,7 +76,7 @@ class PruningConfig:
         """
         name = name or cli_flag
         K = self.global_layer
-        if K is not None and (not _is_int(K) or not 1 <= K <= num_layers - 1):
+        if K is not None and (not is_int(K) or not 1 <= K <= num_layers - 1):
             raise FastAVError(
                 f"{name('global_layer')} {K!r} is outside 1..{num_layers - 1} (the decoder has {num_layers} layers)"
             )
@@ -99,7 +98,7 @@ class PruningConfig:
         for setting in ("cutoff", "keep_audio", "keep_frames"):
             value = getattr(self, setting)
             # bool is an int in Python: `{"cutoff": true}` must not mean cutoff 1.
-            if value is not None and (not _is_int(value) or value < 0):
+            if value is not None and (not is_int(value) or value < 0):
                 raise FastAVError(f"{name(setting)} {value!r} must be an integer >= 0")
         return self
 

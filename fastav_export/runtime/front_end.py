@@ -50,9 +50,10 @@ class FrontEnd(Closing):
 
     @classmethod
     def from_engine(cls, manifest: EngineManifest, threads: int | None = None,
-                    backend: str | None = None) -> "FrontEnd":
+                    backend: str | None = None, for_client: bool = False) -> "FrontEnd":
         """The engine's front end; its encoders run where `backend` runs the decoder (trt: their TensorRT
-        engines, when the build made them; otherwise ONNX Runtime on the CPU)."""
+        engines, when the build made them; otherwise ONNX Runtime on the CPU). for_client: it serves
+        clients of a served engine, whose errors suggest no rebuild."""
         from ..text.tokenizer import load_tokenizer
         from .encoders import OrtEncoders, TrtEncoders
 
@@ -64,7 +65,7 @@ class FrontEnd(Closing):
         encoders = TrtEncoders(manifest) if backend == "trt" and media.engines else OrtEncoders(manifest, threads)
         return cls(media.video, media.audio, encoders, load_tokenizer(manifest.file(media.tokenizer)),
                    media.placeholder_id, media.modal_token, manifest.layout, media.interleave,
-                   TokenLimit.of_engine(manifest.max_tokens))
+                   TokenLimit.of_engine(manifest.max_tokens, for_client))
 
     @classmethod
     def from_parts(cls, spec, parts, layout: TokenLayout | None = None,

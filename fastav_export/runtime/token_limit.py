@@ -19,10 +19,11 @@ class TokenLimit:
     tokens: int
     positions: int | None = None
     new_tokens: int | None = None
+    for_client: bool = False  # a served engine's client, who cannot rebuild it: no build advice
 
     @classmethod
-    def of_engine(cls, max_tokens: int) -> "TokenLimit":
-        return cls(max_tokens)
+    def of_engine(cls, max_tokens: int, for_client: bool = False) -> "TokenLimit":
+        return cls(max_tokens, for_client=for_client)
 
     @classmethod
     def of_model(cls, positions: int, new_tokens: int) -> "TokenLimit":
@@ -33,8 +34,10 @@ class TokenLimit:
         """Why a prompt of `tokens` tokens (more than `self.tokens`) cannot run, and what fixes it: the
         end of a message that starts with what the tokens are ("... give a layout of N tokens")."""
         if self.positions is None:
-            return (f"the engine was built for at most {self.tokens}: pass a shorter clip, or rebuild the engine "
-                    f"with `fastav-export build --max-tokens {tokens}`")
+            engine = f"the engine was built for at most {self.tokens}: send a shorter clip"
+            if self.for_client:
+                return engine
+            return f"{engine}, or rebuild the engine with `fastav-export build --max-tokens {tokens}`"
         limit = (f"the model's {self.positions} positions leave {self.tokens} for the prompt with --max-new-tokens "
                  f"{self.new_tokens}")
         if tokens >= self.positions:  # no room left to generate even one token

@@ -58,7 +58,7 @@ class ServedEngine(Closing):
         if manifest.media is not None:  # encoders + tokenizer: media requests (question + video bytes)
             from ..runtime.front_end import FrontEnd
 
-            self.front_end = FrontEnd.from_engine(manifest, threads, self._graphs.name)
+            self.front_end = FrontEnd.from_engine(manifest, threads, self._graphs.name, for_client=True)
         self.default_backend = self._backend(manifest.layout, manifest.pruning, self.default_max_new_tokens)
 
     def close(self) -> None:

@@ -5,7 +5,8 @@ from dataclasses import replace
 import pytest
 
 from fastav_export.contract.layout import Segment, TokenLayout
-from fastav_export.contract.pruning_config import PruningConfig, parse_budget
+from fastav_export.contract.budget import parse_budget
+from fastav_export.contract.pruning_config import PruningConfig
 from fastav_export.contract.schedule import make_schedule
 from fastav_export.contract.selection import (
     fine_drop_count,

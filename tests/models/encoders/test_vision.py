@@ -220,7 +220,7 @@ def test_siglip_keys_are_the_checkpoints():
         tower = SiglipTower(real_siglip_config())
     keys = list(tower.state_dict())
     assert all(k.startswith("vision_tower.vision_model.") for k in keys)
-    # As logged for DAMO-NLP-SG/VideoLLaMA2.1-7B-AV's checkpoint (VideoLLaMA2 issue #135):
+    # The key DAMO-NLP-SG/VideoLLaMA2.1-7B-AV's checkpoint stores its first vision weight under:
     assert siglip_tower.CHECKPOINT_PREFIX + keys[0] == (
         "model.vision_tower.vision_tower.vision_model.embeddings.patch_embedding.weight")
     for key in ("embeddings.position_embedding.weight", "encoder.layers.26.mlp.fc2.bias",
