@@ -35,10 +35,10 @@ from fastav_export.contract.precision import TORCH_DTYPES
 from fastav_export.engine.build import MediaBuild, build_engine
 from fastav_export.engine.manifest import load_engine_dir
 from fastav_export.models import get_model_spec
-from fastav_export.models.encoders import beats, stc_connector
+from fastav_export.models.families.videollama2 import beats, stc_connector
+from fastav_export.models.families.videollama2.encoders import EncoderShapes, random_encoders, real_shapes, tiny_shapes
 from fastav_export.models.media_parts import MediaParts, tiny_tokenizer
 from fastav_export.models.model_factory import random_qwen2
-from fastav_export.models.videollama2_av import EncoderShapes, random_encoders, real_shapes, tiny_shapes
 from fastav_export.reference.torch_reference import TorchReference
 from fastav_export.runtime.answer import answer
 from fastav_export.runtime.backends import open_engine_backend

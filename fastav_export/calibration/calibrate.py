@@ -34,6 +34,15 @@ class Sample:
     name: str
     embeds: torch.Tensor  # [1, N, D] fp32
     layout: TokenLayout | None = None  # its own layout (a clip's); None: the calibration's
+    # Its prompt's position ids where they are not 0..N-1 ([3, N]: M-RoPE's TMRoPE rows); None: 0..N-1.
+    positions: torch.Tensor | None = None
+
+    def position_ids(self) -> torch.Tensor | None:
+        """[1, N] or [3, 1, N] (the batch axis the reference takes), or None."""
+        if self.positions is None:
+            return None
+        positions = torch.as_tensor(self.positions, dtype=torch.int64)
+        return positions[None] if positions.dim() == 1 else positions[:, None]
 
 
 @dataclass
@@ -68,9 +77,10 @@ class Calibration:
 
 
 def sample_importance(reference: TorchReference, embeds: torch.Tensor, global_layer: int, alphas: list[float],
-                      rows: str = "all") -> dict[float, np.ndarray]:
-    """alpha -> [N] float64 rollout importance of one sample ([1, N, D]) at layer `global_layer`."""
-    layers = reference.dense_queries_and_keys(embeds, global_layer)
+                      rows: str = "all", position_ids: torch.Tensor | None = None) -> dict[float, np.ndarray]:
+    """alpha -> [N] float64 rollout importance of one sample ([1, N, D]) at layer `global_layer`;
+    position_ids: its [1, N] or [3, 1, N] positions (default 0..N-1)."""
+    layers = reference.dense_queries_and_keys(embeds, global_layer, position_ids)
     u = query_row_weights(reference.layout, rows, reference.device)
     return {alpha: streaming_rollout(layers, alpha, u, reference.scale)[0].double().cpu().numpy()
             for alpha in alphas}
@@ -87,7 +97,8 @@ def calibrate(model, layout: TokenLayout, samples: list[Sample], global_layer: i
     importance: dict[float, list[np.ndarray]] = {alpha: [] for alpha in alphas}
     for index, (sample, own) in enumerate(zip(samples, layouts), 1):
         own.check_matches(sample.embeds.shape[1], f"sample {sample.name}", plural=False)
-        for alpha, values in sample_importance(references(own), sample.embeds, global_layer, alphas, rows).items():
+        for alpha, values in sample_importance(references(own), sample.embeds, global_layer, alphas, rows,
+                                               sample.position_ids()).items():
             importance[alpha].append(values)
         progress(f"[{index}/{len(samples)}] rollout of {sample.name}")
     rules = {alpha: choose_rule_over_clips(values, layouts, keep_mass) for alpha, values in importance.items()}
@@ -140,7 +151,8 @@ def held_out_overlap(model, layout: TokenLayout, rule: PositionalRule, samples: 
         own = sample.layout or layout
         own.check_matches(sample.embeds.shape[1], f"held-out sample {sample.name}", plural=False)
         positional = positional_keep_mask(own, config)
-        importance = sample_importance(references(own), sample.embeds, global_layer, [alpha], rows)[alpha]
+        importance = sample_importance(references(own), sample.embeds, global_layer, [alpha], rows,
+                                       sample.position_ids())[alpha]
         candidate = torch.from_numpy(own.candidate_mask())
         kept = select_global_topk(torch.from_numpy(importance)[None], candidate, int(positional.sum()))[0].numpy()
         online = np.zeros(own.n_tokens, bool)

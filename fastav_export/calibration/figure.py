@@ -23,10 +23,11 @@ def figure_layers(num_layers: int, global_layer: int) -> list[int]:
 
 @torch.no_grad()
 def rollout_maps(model, layout: TokenLayout, embeds: torch.Tensor, layers: list[int],
-                 alpha: float) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """layer -> (A_l [N, N], R_l [N, N]) float32 of one sample ([1, N, D])."""
+                 alpha: float, position_ids: torch.Tensor | None = None) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """layer -> (A_l [N, N], R_l [N, N]) float32 of one sample ([1, N, D]; position_ids [1, N] or
+    [3, 1, N], default 0..N-1)."""
     reference = TorchReference(model, layout, PruningConfig(global_layer=1))
-    recorded = reference.dense_queries_and_keys(embeds, max(layers) + 1)
+    recorded = reference.dense_queries_and_keys(embeds, max(layers) + 1, position_ids)
     n = layout.n_tokens
     eye = torch.eye(n)
     product = eye.clone()

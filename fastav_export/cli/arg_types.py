@@ -92,11 +92,6 @@ def clip_seconds(text: str) -> float:
     return _seconds(text, MAX_CLIP_SECONDS)
 
 
-def window_seconds(text: str) -> float:
-    """video-SALMONN 2's Q-Former window: a number of seconds in (0, 30] (one 30 s chunk)."""
-    return _seconds(text, 30.0)
-
-
 def utf8_text(text: str) -> str:
     """Text that is valid UTF-8. On Linux, argv bytes that are not UTF-8 arrive as lone surrogates
     (Python's surrogateescape); a tokenizer cannot encode them and fails deep inside with a traceback."""

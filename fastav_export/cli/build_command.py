@@ -29,14 +29,15 @@ from ..contract.graph_io import FLAVOURS
 from ..errors import FastAVError
 from .arg_types import positive_int, seed
 from .options import (
+    add_family_arguments,
     add_model_arguments,
     add_pruning_arguments,
-    add_salmonn_arguments,
     check_layout_positions,
+    family_options,
+    given_family_flags,
     load_decoder,
     pruning_source,
     resolve_model,
-    salmonn_options,
 )
 from .output_checks import check_replaced_dir
 
@@ -59,7 +60,7 @@ QUESTION_ROOM = 256
 
 def add_arguments(parser) -> None:
     add_model_arguments(parser)
-    add_salmonn_arguments(parser)
+    add_family_arguments(parser)
     add_pruning_arguments(parser)
     group = parser.add_argument_group("build")
     precision = group.add_mutually_exclusive_group()
@@ -120,9 +121,9 @@ def main(args) -> int:
     if with_media and args.layout is not None:
         raise FastAVError("--layout replaces the model's layout, which its encoders fix: drop it, or add "
                           "--decoder-only")
-    options = salmonn_options(args, spec)
+    options = family_options(args, spec)
     if options is not None and not with_media:
-        raise FastAVError("--audio-window, --pool and --no-final-linear set up the encoders, which this build "
+        raise FastAVError(f"{', '.join(given_family_flags(args))} set up the encoders, which this build "
                           "leaves out: drop them")
     if args.layout is not None:  # the requests follow this layout, not the model's clips (only without encoders)
         default_tokens = layout.n_tokens
@@ -166,25 +167,20 @@ def main(args) -> int:
 
 
 def _longest_prompt(spec, layout, options) -> int:
-    """Tokens of the longest prompt the model's encoders give: the layout's, or, where the media rows follow
-    the clip (video-salmonn2), those of a clip as long as its most frames (110 s at 1 fps)."""
-    if spec.interleave is None:
-        return layout.n_tokens
-    from ..models.video_salmonn2 import DEFAULT_OPTIONS, interleave
+    """Tokens of the longest prompt the model's encoders give (the family's rule: the layout's, or where
+    the media rows follow the clip, those of its longest clip)."""
+    from ..models.families import longest_prompt
 
-    rule = interleave(spec.interleave.video_per_frame, options or DEFAULT_OPTIONS, spec.interleave.max_frames)
-    longest = rule.layout_for_duration(rule.max_frames / rule.fps, layout.segments[0].length,
-                                       layout.segments[-1].length)
-    return max(layout.n_tokens, longest.n_tokens)
+    return longest_prompt(spec, layout, options)
 
 
 def _media_build(args, spec, dims):
     """The encoders and tokenizer to export beside the decoder, with the loading report printed."""
     from ..engine.build import MediaBuild
-    from ..models.media_parts import load_media_parts
+    from ..models.families import load_media_parts
 
     parts = load_media_parts(spec, dims, args.checkpoint, args.vision_tower, seed=args.seed,
-                             options=salmonn_options(args, spec))
+                             options=family_options(args, spec))
     print("loaded:")
     for part, where in parts.sources.items():
         print(f"  {part}: {where}")

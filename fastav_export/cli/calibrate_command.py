@@ -183,7 +183,7 @@ def _video_samples(args, spec, dims, model, videos, flag):
 
     from ..calibration.calibrate import Sample
     from ..media.decode import NoAudioTrack
-    from ..models.media_parts import load_media_parts
+    from ..models.families import load_media_parts
     from ..runtime.front_end import FrontEnd
 
     if not spec.has_media:
@@ -199,7 +199,8 @@ def _video_samples(args, spec, dims, model, videos, flag):
             raise FastAVError(f"{exc}: calibrate's video samples need their own audio track; drop it from "
                               f"{flag}, or pass the samples as .npy embeddings") from None
         layout = layout or prompt.layout
-        samples.append(Sample(path.name, prompt.splice(table[torch.from_numpy(prompt.text_ids())]), prompt.layout))
+        samples.append(Sample(path.name, prompt.splice(table[torch.from_numpy(prompt.text_ids())]), prompt.layout,
+                              None if prompt.positions is None else torch.as_tensor(prompt.positions)))
     return layout, samples
 
 
@@ -278,7 +279,7 @@ def _plots(args, model, result, sample) -> list[Path]:
     from ..contract.selection import positional_keep_mask
 
     layers = figure_layers(model.config.num_hidden_layers, result.global_layer)
-    maps = rollout_maps(model, result.layout, sample.embeds, layers, result.alpha)
+    maps = rollout_maps(model, result.layout, sample.embeds, layers, result.alpha, sample.position_ids())
     config = result.rule.config(PruningConfig(global_layer=result.global_layer))
     kept = positional_keep_mask(result.layout, config)
     return [

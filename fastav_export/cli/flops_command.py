@@ -28,6 +28,7 @@ EXAMPLES = """examples:
   fastav-export flops --model videollama2
   fastav-export flops --model video-salmonn2 --keep-frames 8 --json flops.json
   fastav-export flops --model video-salmonn2 --duration 45
+  fastav-export flops --model qwen2.5-omni --duration 30
   fastav-export flops --model videollama2 --global-policy rollout --global-budget 0.1
 """
 
@@ -41,8 +42,8 @@ def add_arguments(parser) -> None:
     add_pruning_arguments(parser)
     parser.add_argument("--json", metavar="FILE", type=Path, help="also write the per-layer figures as JSON")
     parser.add_argument("--duration", metavar="SECONDS", type=clip_seconds,
-                        help="video-salmonn2: the layout of a clip of this length (frames at 1 fps, audio "
-                             "tokens per frame from its 30 s chunks; default: a 30 s clip)")
+                        help="models whose layout follows the clip (video-salmonn2, qwen2.5-omni): the layout "
+                             "of a clip of this length, by the model's own rule (default: a 30 s clip)")
 
 
 def main(args) -> int:
@@ -52,19 +53,16 @@ def main(args) -> int:
 
     check_output_files(args, {"--json": args.json})
     spec = get_model_spec(args.model or DEFAULT_MODEL)
-    layout = _layout(args, spec)
+    clip = _clip_layout(args, spec)
+    layout = clip.layout if clip is not None else resolve_layout(args, spec)
     check_layout_positions(layout, spec.dims)
     config = pruning_config_from_args(args, spec, spec.dims.num_layers,
                                       target=PresetTarget.of(spec.name, spec.family, layout, spec.dims.num_layers))
     schedule = make_schedule(layout, config, spec.dims.num_layers)
     report = flops_report(spec.dims, schedule)
     print(f"model: {spec.name} ({spec.description})")
-    if args.duration is not None:
-        rule = spec.interleave
-        frames, chunks = rule.frames(args.duration), rule.chunks(args.duration)
-        print(f"clip: {args.duration:g} s -> {frames} frames at {rule.fps:g} fps x [{rule.video_per_frame} video]"
-              f"[{rule.audio_per_frame(frames, chunks, args.duration)} audio] ({chunks} audio chunk{'s' * (chunks != 1)} of "
-              f"{rule.chunk_seconds:g} s, {rule.windows_per_chunk} tokens each)")
+    if clip is not None:
+        print(f"clip: {clip.description}")
     print(f"layout: {layout.describe()}")
     print(f"pruning: {config.describe()}")
     print(f"{'layer':>5} {'tokens':>7} {'candidates':>10} {'paper GFLOPs':>13} {'exact GMACs':>12} "
@@ -84,15 +82,12 @@ def main(args) -> int:
     return 0
 
 
-def _layout(args, spec):
-    """--duration's layout for a model whose layout follows the clip; else --layout or the model's."""
+def _clip_layout(args, spec):
+    """--duration's layout (`ClipLayout`) by the model's family rule; None without --duration."""
     if args.duration is None:
-        return resolve_layout(args, spec)
-    if spec.interleave is None:
-        raise FastAVError(f"--duration applies to models whose layout follows the clip's length "
-                          f"(video-salmonn2); {spec.name}'s media rows are fixed: drop it")
+        return None
+    from ..models.families import layout_for_duration
+
     if args.layout is not None:
         raise FastAVError("--duration and --layout both set the layout: drop one")
-    default = spec.default_layout()
-    return spec.interleave.layout_for_duration(args.duration, default.segments[0].length,
-                                               default.segments[-1].length)
+    return layout_for_duration(spec, args.duration)

@@ -92,18 +92,19 @@ def run_engine(args) -> int:
 def run_torch(args, spec, dims, config, dtype, device) -> int:
     import torch
 
-    from ..models.media_parts import load_media_parts
+    from ..models import all_specs
+    from ..models.families import load_media_parts
     from ..reference.torch_reference import TorchReference
     from ..runtime.front_end import FrontEnd
     from ..runtime.token_limit import TokenLimit
-    from .options import check_layout_positions, check_run_memory, load_decoder, salmonn_options
+    from .options import check_layout_positions, check_run_memory, family_options, load_decoder
 
     if spec is None or not spec.has_media:
         raise FastAVError(f"{getattr(spec, 'name', 'a plain Qwen2 checkpoint')} has no media path (encoders, "
-                          "tokenizer): use videollama2, video-salmonn2 or their -tiny models, or pass --embeds")
+                          f"tokenizer): use one of {', '.join(s.name for s in all_specs() if s.has_media)}, or pass --embeds")
     started = time.perf_counter()
     parts = load_media_parts(spec, dims, args.checkpoint, args.vision_tower, seed=args.seed,
-                             options=salmonn_options(args, spec))
+                             options=family_options(args, spec))
     model = load_decoder(args, spec, dtype, device, args.attn_implementation)
     log.debug(f"loaded the model in {time.perf_counter() - started:.1f} s")
     # what the reference can run, so a clip whose layout follows its length is refused before decoding
@@ -142,7 +143,7 @@ def _answer_and_report(args, backend, front, prompt, text_embeds, seconds, dims,
     from ..runtime.answer import answer
 
     embeds = prompt.splice(text_embeds)
-    result = answer(backend, embeds, args.max_new_tokens, front.tokenizer, front.stop_ids())
+    result = answer(backend, embeds, args.max_new_tokens, front.tokenizer, front.stop_ids(), prompt.positions)
     result.seconds = {**seconds, **result.seconds}
     report = flops_report(dims, backend.schedule)
     print(f"model: {title}")

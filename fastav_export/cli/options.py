@@ -20,7 +20,7 @@ from ..contract.pruning_config import (
 )
 from ..errors import FastAVError
 from ..models import get_model_spec, model_names
-from ..models.registry import ModelSpec, full_size_spec
+from ..models.registry import ModelSpec
 
 DEFAULT_MODEL = "videollama2-tiny"
 log = logging.getLogger("fastav_export")
@@ -39,32 +39,26 @@ def add_model_arguments(parser: argparse.ArgumentParser, checkpoint: bool = True
                        help='token layout JSON: [{"kind": "text|video|audio", "length": N, "frame": F}, ...]')
 
 
-def add_salmonn_arguments(parser: argparse.ArgumentParser) -> None:
-    """video-SALMONN 2's settings that its checkpoint's config does not hold (defaults: the public scripts')."""
-    from .arg_types import window_seconds
+def add_family_arguments(parser: argparse.ArgumentParser) -> None:
+    """Each model family's own argument group (settings only that family's models take)."""
+    from ..models.families import add_family_options
 
-    group = parser.add_argument_group("video-salmonn2 (settings the checkpoint does not hold)")
-    group.add_argument("--audio-window", metavar="SECONDS", type=window_seconds,
-                       help="Q-Former window: one audio token per window of each 30 s chunk (default 0.5: 60 "
-                            "a chunk, as the public scripts; the code's default 1/3 gives 88)")
-    group.add_argument("--pool", choices=("max", "average"), help="2 x 2 pooling of the vision grid (default max)")
-    group.add_argument("--no-final-linear", action="store_true",
-                       help="leave out final_linear after speech_llama_proj (for checkpoints trained without it)")
+    add_family_options(parser)
 
 
-def salmonn_options(args, spec):
-    """SalmonnOptions from the flags (None when none is given: the defaults); one line for another family."""
-    given = [flag for flag, value in (("--audio-window", getattr(args, "audio_window", None)),
-                                      ("--pool", getattr(args, "pool", None)),
-                                      ("--no-final-linear", getattr(args, "no_final_linear", False))) if value]
-    if not given:
-        return None
-    if spec is None or spec.family != "video-salmonn2":
-        raise FastAVError(f"{', '.join(given)} apply to video-salmonn2 models only: drop them")
-    from ..models.video_salmonn2 import DEFAULT_OPTIONS, SalmonnOptions
+def family_options(args, spec):
+    """The options object of `spec`'s family from its flags (None when none is given: the defaults);
+    one line for a flag of another family."""
+    from ..models.families import family_options as options_of
 
-    return SalmonnOptions(args.audio_window or DEFAULT_OPTIONS.window_seconds, not args.no_final_linear,
-                          args.pool or DEFAULT_OPTIONS.pool_mode)
+    return options_of(args, spec)
+
+
+def given_family_flags(args) -> list[str]:
+    """The family-only flags the command line set."""
+    from ..models.families import given_family_flags as given
+
+    return given(args)
 
 
 def add_pruning_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,7 +73,9 @@ def add_pruning_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--rollout-queries", choices=ROLLOUT_QUERIES, help="query rows averaged by rollout (default all)")
     group.add_argument("--cutoff", type=int, help="positional: keep candidates below this position")
     group.add_argument("--keep-audio", type=int, metavar="K", help="positional: keep the first K audio tokens")
-    group.add_argument("--keep-frames", type=int, metavar="F", help="positional: keep every candidate of frames 0..F-1")
+    group.add_argument("--keep-frames", "--keep-chunks", dest="keep_frames", type=int, metavar="F",
+                       help="positional: keep every candidate of frames 0..F-1 (a layout's frame: video-SALMONN 2's "
+                            "1 s frame, Qwen2.5-Omni's 2 s chunk of video and audio, hence --keep-chunks)")
     group.add_argument("--no-prune", action="store_true", help="dense model: no global or fine pruning")
     group.add_argument("--preset", metavar="FILE", type=Path,
                        help="start from a pruning preset file (`fastav-export calibrate --out`); flags still "
@@ -94,12 +90,18 @@ def resolve_spec(args) -> ModelSpec | None:
     if checkpoint is None:
         return get_model_spec(args.model or DEFAULT_MODEL)
     from ..models.checkpoint import checkpoint_family, read_config
+    from ..models.families import find_family
 
-    family, _ = checkpoint_family(checkpoint)  # also refuses what is not a supported checkpoint
-    spec = get_model_spec(args.model) if args.model else full_size_spec(family)
+    checkpoint_family_name, _ = checkpoint_family(checkpoint)  # also refuses what is not a supported checkpoint
+    if args.model:
+        spec = get_model_spec(args.model)
+        family = find_family(spec.family)
+    else:  # a plain Qwen2 checkpoint has no family folder, so no spec
+        family = find_family(checkpoint_family_name)
+        spec = family.full_size_spec() if family is not None else None
     if spec is None:
         return None
-    return spec.for_checkpoint(read_config(Path(checkpoint)), f"{checkpoint}/config.json")
+    return family.for_checkpoint(spec, read_config(Path(checkpoint)), f"{checkpoint}/config.json")
 
 
 def resolve_layout(args, spec: ModelSpec | None) -> TokenLayout:
@@ -182,14 +184,14 @@ def check_layout_positions(layout: TokenLayout, dims, new_tokens: int = 0) -> No
 
 def decoder_dims(args, spec: ModelSpec | None):
     """The decoder's dimensions, read from --checkpoint's config when given."""
-    from ..contract.dims import DecoderDims
 
     if getattr(args, "checkpoint", None) is None:
         return spec.dims
-    from ..models.checkpoint import qwen2_config_from, read_config
+    from ..models.checkpoint import read_config
+    from ..models.families import checkpoint_decoder_dims
 
     checkpoint = Path(args.checkpoint)
-    return DecoderDims.from_qwen2_config(qwen2_config_from(read_config(checkpoint), f"{checkpoint}/config.json"))
+    return checkpoint_decoder_dims(spec, read_config(checkpoint), f"{checkpoint}/config.json")
 
 
 def check_weights_available(args, spec: ModelSpec) -> None:
@@ -213,23 +215,12 @@ def resolve_model(args):
     return spec, layout, dims, pruning_config_from_args(args, spec, dims.num_layers, target=target)
 
 
-def load_decoder(args, spec: ModelSpec, dtype, device="cpu", attn_implementation: str = "sdpa"):
-    """The transformers Qwen2ForCausalLM of --checkpoint, or `spec`'s seeded random weights."""
-    if args.checkpoint is not None:
-        from ..models.checkpoint import load_qwen2_checkpoint
+def load_decoder(args, spec: ModelSpec | None, dtype, device="cpu", attn_implementation: str = "sdpa"):
+    """The decoder of --checkpoint, or `spec`'s seeded random weights (its family's loading)."""
+    from ..models.families import load_decoder as family_decoder
 
-        loaded = load_qwen2_checkpoint(args.checkpoint, dtype=dtype, device=device,
-                                       attn_implementation=attn_implementation)
-        log.info(f"loaded the decoder of {args.checkpoint} from {loaded.source}; {loaded.describe_skipped()}")
-        return loaded.model
-    from ..models.model_factory import build_model
-    from ..user_io.memory import check_fits
-
-    # Random weights are drawn in fp32, then cast: both copies exist for a moment.
-    check_fits(spec.dims.parameter_count() * (4 + dtype.itemsize),
-               f"{spec.name}'s random weights ({spec.dims.parameter_count() / 1e9:.2f} B parameters)",
-               "use a machine with more memory, or the model's -tiny variant")
-    return build_model(spec, seed=args.seed, dtype=dtype, device=device, attn_implementation=attn_implementation)
+    return family_decoder(spec, getattr(args, "checkpoint", None), getattr(args, "seed", 0), dtype, device,
+                          attn_implementation)
 
 
 def check_run_memory(layout, config, dims, batch: int, new_tokens: int, dtype_bytes: int,

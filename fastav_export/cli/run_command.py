@@ -24,12 +24,13 @@ from ..user_io.output_paths import write_text_atomic
 from .arg_types import positive_int, seed, thread_count
 from .media_run import add_media_arguments, check_media_arguments
 from .options import (
+    add_family_arguments,
     add_model_arguments,
     add_pruning_arguments,
-    add_salmonn_arguments,
     check_layout_positions,
     check_run_memory,
     engine_preset_target,
+    given_family_flags,
     load_decoder,
     pruning_config_from_args,
     resolve_model,
@@ -63,7 +64,7 @@ def add_arguments(parser) -> None:
     add_model_arguments(parser)
     add_pruning_arguments(parser)
     add_media_arguments(parser)
-    add_salmonn_arguments(parser)
+    add_family_arguments(parser)
     group = parser.add_argument_group("inputs and generation")
     group.add_argument("--embeds", metavar="FILE.npy", type=Path, help="decoder input embeddings, float32 [N, D] or [B, N, D]")
     group.add_argument("--batch", type=positive_int, default=1, help="rows of synthetic inputs (default 1)")
@@ -118,11 +119,10 @@ def main(args) -> int:
     media = check_media_arguments(args)
     if args.vision_tower is not None and (args.engine is not None or getattr(args, "checkpoint", None) is None):
         raise FastAVError("--vision-tower goes with --checkpoint (the engine directory holds its encoders)")
-    salmonn_flags = args.audio_window is not None or args.pool is not None or args.no_final_linear
-    if salmonn_flags and (args.engine is not None or not media):
-        raise FastAVError("--audio-window, --pool and --no-final-linear set up video-salmonn2's encoders for "
-                          "--video with --model/--checkpoint; an engine directory fixed them at build time: "
-                          "drop them")
+    family_flags = given_family_flags(args)
+    if family_flags and (args.engine is not None or not media):
+        raise FastAVError(f"{', '.join(family_flags)} set up the model's encoders for --video with "
+                          "--model/--checkpoint; an engine directory fixed them at build time: drop them")
     if args.engine is not None:
         return _run_engine(args, media)
     if args.backend in ("ort", "trt"):

@@ -1,7 +1,8 @@
 """The pruning contract (`docs/semantics.md`): what is kept, in which shapes,
 at what cost. Pure Python/numpy/torch, no model and no runtime.
 
-    dims.py              DecoderDims: the decoder's sizes
+    dims.py              DecoderDims: the decoder's sizes (and its M-RoPE section, if any)
+    positions.py         position ids through the cuts: one row or three (M-RoPE), decoding's next position
     precision.py         fp32/fp16/bf16 and their torch, ONNX and byte sizes
     layout.py            token layout: segments, JSON form, candidates
     pruning_config.py    PruningConfig: every number that decides what is kept

@@ -45,7 +45,8 @@ class PruningConfig:
                     positional rule would, so both policies cost the same FLOPs.
     cutoff:         positional: keep candidates whose original position is below this.
     keep_audio:     positional: also keep the first k audio tokens.
-    keep_frames:    positional: also keep every candidate of frames 0..F-1.
+    keep_frames:    positional: also keep every candidate of frames 0..F-1 (a segment's `frame`: video-SALMONN 2's
+                    frames, Qwen2.5-Omni's 2 s chunks; `--keep-chunks` on the command line).
     rollout_queries: rows averaged into the rollout importance: "all", "text" or "last".
     """
 

@@ -32,10 +32,8 @@ from ..user_io.output_paths import (
     replace_directory,
 )
 from .manifest import (
-    AUDIO_ENCODER,
     FORMAT,
     MANIFEST,
-    VISION,
     EngineManifest,
     GraphEntry,
     MediaSection,
@@ -63,14 +61,22 @@ class MediaBuild:
     placeholder_id: int
     modal_token: str
     sources: dict = field(default_factory=dict)
-    interleave: FrameInterleave | None = None  # video-SALMONN 2: the layout follows each clip
-    options: dict = field(default_factory=dict)  # settings not in the checkpoint's config
+    interleave: FrameInterleave | None = None  # the per-frame rule of a layout that follows each clip
+    options: dict = field(default_factory=dict)  # the family's settings not in the checkpoint's config
+    family: str = ""  # whose media rules (models.families.get_family) export and run the encoders
 
     @classmethod
     def from_parts(cls, spec, parts) -> "MediaBuild":
         """`spec`'s media settings (models.registry.ModelSpec) with `parts` (models.media_parts.MediaParts)."""
         return cls(parts.vision, parts.audio, parts.tokenizer, spec.video, spec.audio, spec.placeholder_id,
-                   parts.modal_token, parts.sources, parts.interleave, parts.options)
+                   parts.modal_token, parts.sources, parts.interleave, parts.options, spec.family)
+
+    def rules(self, layout: TokenLayout):
+        """The family's media rules for this build (models.families.media_rules.MediaRules)."""
+        from ..models.families import MediaRecord, get_family
+
+        record = MediaRecord(self.video_settings, self.audio_settings, layout, self.interleave, dict(self.options))
+        return get_family(self.family).media_rules(record)
 
 
 @contextmanager
@@ -209,10 +215,12 @@ def _build_into(directory: Path, model, *, model_name, source, dims, precision, 
         backends["ort"] = OrtSection(session=SESSION_SETTINGS)
     media_section = None
     if media is not None:
-        media_section = _export_media(media, directory, check_ort=backend == "ort" and not export_only, step=step)
-        # Static encoder graphs only: video-SALMONN 2's take any frame and chunk count, which TensorRT engines
-        # would need profiles for; its encoders run on ONNX Runtime beside a TensorRT decoder.
-        if backend == "trt" and not export_only and media.video_settings.fps is None:
+        rules = media.rules(layout)
+        media_section = _export_media(media, rules, directory, check_ort=backend == "ort" and not export_only,
+                                      step=step)
+        # Static encoder graphs only: encoders that take any frame and chunk count would need TensorRT
+        # profiles; those run on ONNX Runtime beside a TensorRT decoder.
+        if backend == "trt" and not export_only and rules.static_encoders:
             from .trt.engine_build import build_static_engines
 
             paths = {name: directory / entry.onnx for name, entry in media_section.encoders.items()}
@@ -229,26 +237,17 @@ def _build_into(directory: Path, model, *, model_name, source, dims, precision, 
     return manifest
 
 
-def _export_media(media: MediaBuild, directory: Path, check_ort: bool, step) -> MediaSection:
-    """Export the encoder graphs (fp32, one clip's static shapes) and save the tokenizer."""
-    import torch
+def _export_media(media: MediaBuild, rules, directory: Path, check_ort: bool, step) -> MediaSection:
+    """Export the encoder graphs (fp32, traced on the family's sample inputs: `rules.encoder_samples`)
+    and save the tokenizer."""
+    from ..export.encoder_graphs import export_encoder
 
-    from ..export.encoder_graphs import AUDIO_IO, VISION_IO, WHISPER_FEATURE_FRAMES, WHISPER_IO, export_encoder
-
-    video, audio = media.video_settings, media.audio_settings
-    # A model sampling frames at a rate takes any frame count, and Whisper features any chunk count:
-    # those graphs get a dynamic first axis, traced on 2 (so the exporter does not specialise it to 1).
-    frames = 2 if video.fps is not None else video.num_frames
-    audio_sample = (torch.zeros(2, audio.mel_bins, WHISPER_FEATURE_FRAMES) if audio.features == "whisper"
-                    else torch.zeros(1, audio.fbank_frames, audio.mel_bins))
-    audio_io = WHISPER_IO if audio.features == "whisper" else AUDIO_IO
-    samples = {VISION: (media.vision.for_export(), torch.zeros(frames, 3, video.image_size, video.image_size),
-                        VISION_IO, video.fps is not None),
-               AUDIO_ENCODER: (media.audio, audio_sample, audio_io, audio.features == "whisper")}
     encoders = {}
-    for name, (module, sample, io, dynamic) in samples.items():
+    for name, sample in rules.encoder_samples(media.vision, media.audio).items():  # manifest.VISION, AUDIO_ENCODER
         step(f"export {name}.onnx (encoder, fp32)")
-        graph = export_encoder(module, sample, name, io, directory / ONNX_DIR, dynamic_first_axis=dynamic)
+        graph = export_encoder(sample.module, tuple(sample.inputs), name,
+                               (list(sample.input_names), list(sample.output_names)), directory / ONNX_DIR,
+                               dynamic_first_axis=sample.dynamic_first_axis, dynamic_axes=sample.dynamic_axes)
         if check_ort:
             from .ort_sessions import check_graph_loads
 
@@ -256,8 +255,9 @@ def _export_media(media: MediaBuild, directory: Path, check_ort: bool, step) -> 
         encoders[name] = GraphEntry(f"{ONNX_DIR}/{graph.path.name}", graph.inputs, graph.outputs)
     step("save the tokenizer")
     media.tokenizer.save_pretrained(str(directory / TOKENIZER_DIR))
-    return MediaSection(video, audio, encoders, TOKENIZER_DIR, media.placeholder_id, media.modal_token,
-                        dict(media.sources), interleave=media.interleave, options=dict(media.options))
+    return MediaSection(media.video_settings, media.audio_settings, encoders, TOKENIZER_DIR, media.placeholder_id,
+                        media.modal_token, dict(media.sources), interleave=media.interleave,
+                        options=dict(media.options), family=media.family)
 
 
 def default_engine_dir(model_name: str, precision: str) -> Path:

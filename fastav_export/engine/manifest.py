@@ -31,7 +31,7 @@ from ..contract.layout import TokenLayout
 from ..contract.precision import ONNX_TYPES, PRECISIONS
 from ..contract.pruning_config import PruningConfig
 from ..errors import FastAVError
-from ..media.settings import AUDIO_FEATURES, AudioSettings, VideoSettings
+from ..media.settings import AudioSettings, VideoSettings
 from ..user_io.json_input import read_json_file
 
 FORMAT = "fastav-engine"
@@ -106,6 +106,9 @@ class MediaSection:
                duration); None: every clip fills the built layout's media rows.
     options:   the model's settings that are not in its checkpoint's config (window, pooling, ...),
                as the build used them.
+    family:    the model family whose media rules (models.families.get_family) preprocess clips and
+               arrange the encoders' rows; manifests written before it was recorded get the family
+               their other fields match.
     """
 
     video: VideoSettings
@@ -118,9 +121,10 @@ class MediaSection:
     engines: dict[str, str] = field(default_factory=dict)  # encoder -> TensorRT engine file (--backend trt)
     interleave: FrameInterleave | None = None
     options: dict = field(default_factory=dict)
+    family: str = ""
 
     def to_json(self) -> dict:
-        data = {"video": self.video.to_json(), "audio": self.audio.to_json(),
+        data = {"family": self.family, "video": self.video.to_json(), "audio": self.audio.to_json(),
                 "encoders": {name: asdict(entry) for name, entry in self.encoders.items()},
                 "tokenizer": self.tokenizer, "placeholder_id": self.placeholder_id,
                 "modal_token": self.modal_token, "sources": self.sources, "engines": self.engines}
@@ -132,13 +136,22 @@ class MediaSection:
 
     @classmethod
     def from_json(cls, data: dict) -> "MediaSection":
+        from ..models.families import family_of_media_section
+
         return cls(VideoSettings.from_json(data["video"]), AudioSettings.from_json(data["audio"]),
                    {name: GraphEntry(entry["onnx"], entry["inputs"], entry["outputs"])
                     for name, entry in data["encoders"].items()},
                    data["tokenizer"], data["placeholder_id"], data["modal_token"], data.get("sources", {}),
                    data.get("engines", {}),
                    FrameInterleave.from_json(data["interleave"]) if data.get("interleave") else None,
-                   data.get("options", {}))
+                   data.get("options", {}), family_of_media_section(data))
+
+    def rules(self, layout: TokenLayout):
+        """The family's media rules for clips of this engine (models.families.media_rules.MediaRules)."""
+        from ..models.families import MediaRecord, get_family
+
+        return get_family(self.family).media_rules(
+            MediaRecord(self.video, self.audio, layout, self.interleave, dict(self.options)))
 
 
 @dataclass
@@ -174,7 +187,7 @@ class EngineManifest:
             "format_version": FORMAT_VERSION,
             "model": self.model,
             "source": self.source,
-            "dims": asdict(self.dims),
+            "dims": self.dims.to_json(),
             "precision": self.precision,
             "flavour": self.flavour,
             "layout": self.layout.to_json(),
@@ -321,6 +334,13 @@ def _one_of(choices) -> Check:
     return check
 
 
+def _audio_features(value, where):
+    """One of the audio features the families register (`models.families.media_rules`)."""
+    from ..models.families.media_rules import audio_feature_names
+
+    _one_of(audio_feature_names())(value, where)
+
+
 def _relative_path(value, where):
     """A file inside the engine directory: relative, no `..`, POSIX separators."""
     _string(value, where)
@@ -393,10 +413,11 @@ def _real(value, where):
 
 
 MEDIA_SCHEMA = {
+    "family": optional(_string),
     "video": {"num_frames": _count, "image_size": _count, "image_mean": _list_of(_real),
               "image_std": _list_of(_real), "fps": optional(_number)},
     "audio": {"sample_rate": _count, "seconds": _number, "mel_bins": _count,
-              "features": optional(_one_of(AUDIO_FEATURES))},
+              "features": optional(_audio_features)},
     "encoders": {VISION: GRAPH_SCHEMA, AUDIO_ENCODER: GRAPH_SCHEMA},
     "tokenizer": _relative_path,
     "placeholder_id": _integer,

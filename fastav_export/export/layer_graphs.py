@@ -1,7 +1,7 @@
 """The decoder as exportable torch modules: the pre-prune graph and one graph per later layer.
 
 They compute exactly what transformers' Qwen2 layers compute (and reuse their norm, MLP
-and projection modules), with three FastAV-specific changes:
+and projection modules), with these FastAV-specific changes:
 
 * attention is one fused op (`custom_ops.cached_attention`): a layer's past keys/values
   are a plain input (the runtime owns one KV buffer per layer) and no probability
@@ -11,6 +11,10 @@ and projection modules), with three FastAV-specific changes:
   layer's keys and its last query, so it runs before the attention output projection
   and the MLP, which are then computed for the kept tokens only. The KV entries of
   every token the layer processed still go into its buffer;
+* M-RoPE decoders (Qwen2.5-Omni's thinker) take position ids [3, B, q] (temporal, height,
+  width) wherever a Qwen2 decoder takes [B, q]: `RotaryTable` picks each frequency's row by
+  the config's `mrope_section`, and a cut gathers the kept tokens' three rows with the
+  TopKGather op's kept index (the op itself, and its TensorRT plugin, see one row);
 * the pre graph's rollout importance comes from a separate blockwise pass over the
   layers' queries and keys (`custom_ops.rollout_step`), never from attention maps.
 
@@ -25,14 +29,17 @@ import torch
 from torch import nn
 
 from ..contract.dims import DecoderDims
+from ..contract.positions import take_positions
 from .custom_ops import cached_attention, gather_rows, rollout_step, topk_gather
 
 
 class RotaryTable(nn.Module):
-    """cos/sin of Qwen2's default RoPE for arbitrary (pruned) position ids.
+    """cos/sin of Qwen2's default RoPE, or of M-RoPE, for arbitrary (pruned) position ids.
 
     The inverse frequencies are recomputed in fp32 from the config and kept as a plain
-    attribute, so casting the model to fp16/bf16 does not round them.
+    attribute, so casting the model to fp16/bf16 does not round them. With M-RoPE
+    (`mrope_section` in the config) frequency i takes its angle from the position row of
+    its section, as transformers' `Qwen2_5OmniRotaryEmbedding` does (angles in fp32).
     """
 
     def __init__(self, rotary_emb: nn.Module, config):
@@ -43,12 +50,28 @@ class RotaryTable(nn.Module):
         inv_freq, scaling = rotary_emb.compute_default_rope_parameters(config)
         self.inv_freq = inv_freq.float()
         self.scaling = float(scaling)
+        self.mrope_section = DecoderDims.from_qwen2_config(config).mrope_section
 
     def forward(self, positions: torch.Tensor, dtype: torch.dtype):
-        """positions [B, q] int64 -> cos, sin [B, q, 1, hd] in `dtype` (computed in fp32)."""
+        """positions [B, q] (or [3, B, q] with M-RoPE) int64 -> cos, sin [B, q, 1, hd] in `dtype` (computed in fp32)."""
         freqs = positions.float()[..., None] * self.inv_freq
+        if self.mrope_section is not None:  # [3, B, q, hd/2] -> [B, q, hd/2]: section j from row j
+            freqs = torch.cat([part[row] for row, part in enumerate(freqs.split(list(self.mrope_section), dim=-1))],
+                              dim=-1)
         angles = torch.cat((freqs, freqs), dim=-1)[:, :, None]
         return (angles.cos() * self.scaling).to(dtype), (angles.sin() * self.scaling).to(dtype)
+
+
+def cut_tokens(scores, hidden, positions, candidates, protected, keep):
+    """A cut: TopKGather on the token axis -> (kept_index [B, m], kept hidden [B, m, D], kept positions).
+
+    Positions [B, n] go through the op; M-RoPE positions [3, B, n] give it their first row (the op
+    and its TensorRT plugin take one) and the kept index then gathers all three rows beside it.
+    """
+    if positions.dim() == 2:
+        return topk_gather(scores, hidden, positions, candidates, protected, keep)
+    kept_index, kept_hidden, _ = topk_gather(scores, hidden, positions[0], candidates, protected, keep)
+    return kept_index, kept_hidden, take_positions(positions, kept_index)
 
 
 def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -133,12 +156,13 @@ class DecoderLayerGraph(nn.Module):
 class PrePruneGraph(nn.Module):
     """Layers 0..K-1 on all tokens, with the global cut inside layer K-1.
 
-    forward(inputs_embeds [B, N, D], position_ids [B, N], past_length [] int64,
+    forward(inputs_embeds [B, N, D], position_ids [B, N] or [3, B, N] (M-RoPE), past_length [] int64,
             past: K pairs (key, value) [B, Hkv, P, hd],
             candidates [B, C], protected [B, M], keep [k] (the global cut's TopKGather inputs),
             rollout_weights [N] fp32, rollout_alpha [] fp32, rollout_enabled [] bool (rollout graphs only))
       -> hidden_states [B, M + k, D] (layer K's input), kept_index [B, M + k],
-         kept_position_ids [B, M + k], K pairs of present (key, value), (importance [B, N] fp32)
+         kept_position_ids [B, M + k] (or [3, B, M + k]), K pairs of present (key, value),
+         (importance [B, N] fp32)
 
     The cut ranks candidates by the rollout importance (rollout graphs) or keeps all the
     candidates it is given (the positional rule: the runtime passes only the eligible ones).
@@ -171,8 +195,8 @@ class PrePruneGraph(nn.Module):
         if self.rollout:
             scores = self.importance(recorded, rollout_weights, rollout_alpha, rollout_enabled, hidden.shape[0])
         else:
-            scores = torch.zeros(position_ids.shape, dtype=torch.float32, device=hidden.device)
-        kept_index, kept_hidden, kept_positions = topk_gather(scores, hidden, position_ids, candidates, protected, keep)
+            scores = torch.zeros(position_ids.shape[-2:], dtype=torch.float32, device=hidden.device)
+        kept_index, kept_hidden, kept_positions = cut_tokens(scores, hidden, position_ids, candidates, protected, keep)
         hidden = self.layers[last].finish(kept_hidden, gather_rows(attention, kept_index))
         outputs = (hidden, kept_index, kept_positions, present)
         return (*outputs, scores) if self.rollout else outputs
@@ -190,9 +214,9 @@ class PrePruneGraph(nn.Module):
 class PostLayerGraph(nn.Module):
     """Layer l >= K on the kept tokens; the fine cut inside it (or, for the last layer, the logits).
 
-    forward(hidden_states [B, q, D], position_ids [B, q], past_length [] int64,
+    forward(hidden_states [B, q, D], position_ids [B, q] or [3, B, q] (M-RoPE), past_length [] int64,
             past_key / past_value [B, Hkv, P, hd], candidates [B, C], protected [B, M], keep [k])
-      -> layer_output [B, M + k, D], kept_index [B, M + k], kept_position_ids [B, M + k],
+      -> layer_output [B, M + k, D], kept_index [B, M + k], kept_position_ids [B, M + k] (or [3, B, M + k]),
          present key, present value, last_query_scores [B, q] fp32
     The last layer takes no cut inputs and returns logits [B, V] fp32 (last token), present key, value.
     """
@@ -214,7 +238,7 @@ class PostLayerGraph(nn.Module):
             hidden = self.layer.finish(hidden_states[:, -1:], attention[:, -1:])
             return self.lm_head(self.norm(hidden[:, 0])).float(), key, value
         scores = self.layer.last_query_scores(q, k)
-        kept_index, kept_hidden, kept_positions = topk_gather(scores, hidden_states, position_ids, candidates,
-                                                              protected, keep)
+        kept_index, kept_hidden, kept_positions = cut_tokens(scores, hidden_states, position_ids, candidates,
+                                                             protected, keep)
         hidden = self.layer.finish(kept_hidden, gather_rows(attention, kept_index))
         return hidden, kept_index, kept_positions, key, value, scores

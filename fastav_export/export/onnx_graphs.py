@@ -23,6 +23,7 @@ from torch import nn
 
 from ..contract import graph_io
 from ..contract.dims import DecoderDims
+from ..contract.positions import default_positions
 from .custom_ops import FASTAV_DOMAIN, registered_schemas, translation_table
 from .layer_graphs import DecoderLayerGraph, PostLayerGraph, PrePruneGraph
 from .rollout_function import DEFAULT_BLOCK, rollout_function
@@ -136,8 +137,9 @@ def export_graphs(model, out_dir: Path, global_layer: int, rollout: bool, flavou
                   progress: Callable[[str], None] = lambda name: None,
                   rollout_block: int = DEFAULT_BLOCK) -> list[ExportedGraph]:
     """Writes every graph into out_dir; `model` is a transformers Qwen2ForCausalLM in
-    the precision to export (fp32, fp16 or bf16); `flavour` one of custom_ops.FLAVOURS.
-    progress(name) is called before each graph."""
+    the precision to export (fp32, fp16 or bf16), or a decoder shaped like one with M-RoPE
+    (`ThinkerDecoder`: its graphs take and return position ids [3, B, q]);
+    `flavour` one of custom_ops.FLAVOURS. progress(name) is called before each graph."""
     cfg = model.config
     num_layers, dtype = cfg.num_hidden_layers, model.lm_head.weight.dtype
     if not 0 < global_layer < num_layers:
@@ -148,23 +150,26 @@ def export_graphs(model, out_dir: Path, global_layer: int, rollout: bool, flavou
     weight_names = {p.data_ptr(): n for n, p in model.named_parameters(remove_duplicate=False)}
     batch, new, past = _dims()
     hidden = torch.zeros(_BATCH, _NEW, cfg.hidden_size, dtype=dtype)
-    positions = torch.arange(_NEW).expand(_BATCH, _NEW).contiguous()
+    token_ids = torch.arange(_NEW).expand(_BATCH, _NEW).contiguous()
+    rows = DecoderDims.from_qwen2_config(cfg).position_rows
+    positions = default_positions(_BATCH, _NEW, rows).contiguous()
     past_length = torch.tensor(0, dtype=torch.int64)
     token_dims = {0: batch, 1: new}
+    position_dims = token_dims if rows == 1 else {1: batch, 2: new}
     kv_dims = ({0: batch, 2: past}, {0: batch, 2: past})
     cut_args, cut_dims = _sample_cut(batch)
     graphs = []
 
     with registered_schemas():
         progress(graph_io.EMBED)
-        graphs.append(_export(_Embed(model), (positions,), ({0: batch, 1: new},), graph_io.EMBED,
+        graphs.append(_export(_Embed(model), (token_ids,), ({0: batch, 1: new},), graph_io.EMBED,
                               *graph_io.embed_io(), out_dir, weight_names, translations))
 
         progress(graph_io.PRE)
         pre = PrePruneGraph(model, global_layer, rollout, in_place).eval()
         pasts = [_sample_past(model, dtype) for _ in range(global_layer)]
         args = [hidden, positions, past_length, pasts, *cut_args]
-        shapes = [token_dims, token_dims, None, [kv_dims] * global_layer, *cut_dims]
+        shapes = [token_dims, position_dims, None, [kv_dims] * global_layer, *cut_dims]
         if rollout:
             args += [torch.full((_NEW,), 1.0 / _NEW), torch.tensor(0.5), torch.tensor(True)]
             shapes += [{0: new}, None, None]
@@ -177,7 +182,7 @@ def export_graphs(model, out_dir: Path, global_layer: int, rollout: bool, flavou
             final = layer == num_layers - 1
             module = PostLayerGraph(model, layer, final, in_place).eval()
             args = (hidden, positions, past_length, *_sample_past(model, dtype))
-            shapes = (token_dims, token_dims, None, *kv_dims)
+            shapes = (token_dims, position_dims, None, *kv_dims)
             if not final:
                 args, shapes = (*args, *cut_args), (*shapes, *cut_dims)
             graphs.append(_export(module, args, shapes, name, *graph_io.post_io(layer, final), out_dir,

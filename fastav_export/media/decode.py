@@ -157,12 +157,12 @@ def _count_frames(source: Source) -> int:
         return sum(1 for packet in container.demux(stream) if packet.size)
 
 
-def _decode_wanted(source: Source, wanted: list[int],
-                   frame_pixels: int | None = None) -> tuple[dict[int, np.ndarray], int]:
+def _decode_wanted(source: Source, wanted: list[int], frame_pixels: int | None = None,
+                   keep: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[dict[int, np.ndarray], int]:
     """Decode in order, keeping only the `wanted` indices as [H, W, 3] uint8 RGB (memory: one frame
     a wanted index, at most `frame_pixels` each: `kept_frame_size`, scaled by swscale straight from
-    the decoder's frame, so no full-size RGB copy is made). Returns (kept, frames decoded); stops
-    after the last wanted index."""
+    the decoder's frame, so no full-size RGB copy is made), or as `keep` turns each one as soon as it
+    is decoded. Returns (kept, frames decoded); stops after the last wanted index."""
     needed, last = set(wanted), max(wanted)
     kept: dict[int, np.ndarray] = {}
     decoded = 0
@@ -172,7 +172,8 @@ def _decode_wanted(source: Source, wanted: list[int],
             decoded = index + 1
             if index in needed:
                 size = size or kept_frame_size(frame.width, frame.height, frame_pixels)  # all at the first's size
-                kept[index] = frame.to_ndarray(format="rgb24", width=size[0], height=size[1])
+                image = frame.to_ndarray(format="rgb24", width=size[0], height=size[1])
+                kept[index] = image if keep is None else keep(image)
             if index >= last:
                 break
     return kept, decoded
@@ -198,11 +199,19 @@ def read_frames_at_fps(source: Source, fps: float, max_frames: int,
     from .frames import sample_at_fps
 
     total, rate = video_rate(source)
-    wanted = sample_at_fps(total, rate, fps, max_frames)
-    kept, _ = _decode_wanted(source, wanted, frame_pixels)
-    if len(kept) != len(set(wanted)):
+    return read_frames_at(source, sample_at_fps(total, rate, fps, max_frames), frame_pixels), total / rate
+
+
+def read_frames_at(source: Source, indices: Sequence[int], frame_pixels: int | None = None,
+                   keep: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+    """[len(indices), H, W, 3] uint8 RGB: the frames at `indices` (in that order, repeats allowed), scaled
+    down on decode past `frame_pixels` (`kept_frame_size`). `keep` turns each decoded [H, W, 3] frame into
+    the form held (e.g. resized), so memory follows the kept form, not the decoded size; the result then
+    stacks what `keep` returns. FastAVError if the stream ends before the last index."""
+    kept, _ = _decode_wanted(source, list(indices), frame_pixels, keep)
+    if len(kept) != len(set(indices)):
         raise FastAVError(f"{_label(source)} could not be decoded to its last frame: re-encode it and try again")
-    return np.stack([kept[i] for i in wanted]), total / rate
+    return np.stack([kept[i] for i in indices])
 
 
 def read_video_frames(source: Source, num_frames: int, frame_pixels: int | None = None) -> np.ndarray:

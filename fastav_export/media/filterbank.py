@@ -19,7 +19,7 @@ quiet high mel bins of a loud clip (float32 rounding of the loud bins' spectrum)
 
 The normalisation `(fbank - 15.41663) / (2 * 6.55582)` is *not* part of this preprocessing:
 upstream applies it inside the audio tower (`BEATs.preprocess`, called by
-`extract_features`), so `models/encoders/beats.py` does it too and takes the raw filterbank.
+`extract_features`), so the VideoLLaMA2 family's `beats.py` does it too and takes the raw filterbank.
 
 `kaldi_fbank` is `torchaudio.compliance.kaldi.fbank` with those options written in plain
 torch (torchaudio is not a dependency): povey window, DC offset removed, preemphasis 0.97,

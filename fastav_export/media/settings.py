@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass
 # Kaldi's default framing, which both VideoLLaMA2's and BEATs' filterbanks use: 25 ms windows every 10 ms.
 FRAME_LENGTH_MS = 25.0
 FRAME_SHIFT_MS = 10.0
-AUDIO_FEATURES = ("fbank", "whisper")
 
 
 @dataclass(frozen=True)
@@ -48,8 +47,10 @@ class AudioSettings:
     seconds:     the waveform is cut or zero-padded to this length (VideoLLaMA2-AV: 30 s); with Whisper
                  features, the length of each chunk the waveform is cut into.
     mel_bins:    filterbank channels.
-    features:    "fbank": Kaldi's log-mel filterbank of one window (VideoLLaMA2-AV's BEATs);
-                 "whisper": Whisper's log-mel features of each 30 s chunk (video-SALMONN 2)."""
+    features:    the name of the family's audio features (`models.families.media_rules.AudioFeatures`):
+                 "fbank": Kaldi's log-mel filterbank of one window (VideoLLaMA2-AV's BEATs);
+                 "whisper": Whisper's log-mel features of each 30 s chunk (video-SALMONN 2);
+                 "qwen2.5-omni": Whisper's log-mel features of the whole track (Qwen2.5-Omni)."""
 
     sample_rate: int = 16_000
     seconds: float = 30.0

@@ -26,15 +26,12 @@ def make_qwen2(config, dtype=torch.float32, device="cpu"):
     return model.eval()
 
 
-def random_qwen2(dims: DecoderDims, seed: int = 0, std: float = 0.02, dtype=torch.float32,
-                 device="cpu", attn_implementation: str = "sdpa"):
-    """Qwen2ForCausalLM with seeded N(0, std) weights (norm weights around 1)."""
-    config = dims.to_qwen2_config()
-    config._attn_implementation = attn_implementation
-    model = make_qwen2(config, torch.float32, device)
+def seed_decoder_weights(decoder: torch.nn.Module, seed: int, std: float) -> None:
+    """Overwrite a Qwen2-shaped decoder's parameters with seeded N(0, std) values, drawn in parameter-name
+    order from a CPU generator (the same seed gives the same model on any device); norm weights around 1."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for name, param in sorted(model.named_parameters()):
+        for name, param in sorted(decoder.named_parameters()):
             values = torch.randn(param.shape, generator=generator)
             if name.endswith("norm.weight"):
                 values = 1.0 + 0.1 * values
@@ -43,6 +40,15 @@ def random_qwen2(dims: DecoderDims, seed: int = 0, std: float = 0.02, dtype=torc
             else:
                 values = values * std
             param.copy_(values)
+
+
+def random_qwen2(dims: DecoderDims, seed: int = 0, std: float = 0.02, dtype=torch.float32,
+                 device="cpu", attn_implementation: str = "sdpa"):
+    """Qwen2ForCausalLM with seeded N(0, std) weights (norm weights around 1)."""
+    config = dims.to_qwen2_config()
+    config._attn_implementation = attn_implementation
+    model = make_qwen2(config, torch.float32, device)
+    seed_decoder_weights(model, seed, std)
     if dims.tie_word_embeddings:
         model.lm_head.weight = model.model.embed_tokens.weight
     return model.to(dtype)

@@ -1,8 +1,11 @@
 """Model registry: one declarative `ModelSpec` per supported model.
 
-A family module (e.g. `videollama2.py`) declares the decoder dimensions, the default
-token layout and the paper-like pruning preset, and calls `register`. Adding a family
-is one small module plus its import in `models/__init__.py`.
+A family's `spec.py` (`families/<name>/spec.py`) declares each model's decoder dimensions,
+default token layout, paper-like pruning preset and media settings, and calls `register`; its
+`Family` object (`families/base.py`) registers the checkpoint model_types it loads. Adding a
+family is one folder under `models/families/` (specs, `Family` subclass, encoders, media rules)
+plus its import in `families/__init__.py`; the CLI, build, runtime and serving reach it through
+the `Family` interface, and the tests through one row of `tests/families.py`.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ class ModelSpec:
     """One registered model.
 
     name:             registry name (`videollama2`, `videollama2-tiny`, ...).
-    family:           the family module's name; checkpoints map to it by model_type.
+    family:           the family's name (`families.get_family`); checkpoints map to it by model_type.
     dims:             decoder dimensions.
     default_layout:   builds the model's default layout.
     preset:           the paper-like pruning config (positional rule) for this model.
@@ -39,8 +42,6 @@ class ModelSpec:
                       media path yet, only the decoder).
     interleave:       a per-frame layout whose counts follow the clip's duration (video-SALMONN 2);
                       None: the media rows are the default layout's, whatever the clip.
-    from_config:      (spec, a checkpoint's config.json, its path for messages) -> the spec with what that
-                      config sets (VideoLLaMA2: the frames per clip and so the layout); None: nothing.
     """
 
     name: str
@@ -55,11 +56,6 @@ class ModelSpec:
     video: VideoSettings | None = None
     audio: AudioSettings | None = None
     interleave: FrameInterleave | None = None
-    from_config: Callable[["ModelSpec", dict, str], "ModelSpec"] | None = None
-
-    def for_checkpoint(self, config: dict, where: str) -> "ModelSpec":
-        """This spec as a checkpoint whose config.json holds `config` (at `where`) sets it up."""
-        return self.from_config(self, config, where) if self.from_config is not None else self
 
     @property
     def has_media(self) -> bool:
@@ -103,14 +99,6 @@ def all_specs() -> list[ModelSpec]:
 
 def family_for_model_type(model_type: str) -> str | None:
     return _CHECKPOINT_TYPES.get(model_type)
-
-
-def full_size_spec(family: str) -> ModelSpec | None:
-    """The real (non-tiny) spec of a family, used for checkpoints of that family."""
-    for spec in all_specs():
-        if spec.family == family and not spec.is_tiny:
-            return spec
-    return None
 
 
 def placeholder_id_for(model: str) -> int:

@@ -10,6 +10,9 @@ Runs the upstream `Qwen2DecoderLayer`s unchanged; pruning lives between layer ca
 Each layer writes its keys/values into its own pre-allocated buffer (sized n_l + the
 generation budget), so decoding appends one entry per layer at the next original
 position and never re-runs the prompt.
+
+Positions are [B, N], or [3, B, N] for a decoder with M-RoPE (Qwen2.5-Omni's thinker through
+`ThinkerDecoder`); every cut takes the kept tokens' rows (`contract/positions.py`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from ..contract.backend_protocol import PrefillOutput
 from ..contract.dims import DecoderDims
 from ..contract.kv_buffers import PerLayerKVCache
 from ..contract.layout import TokenLayout
+from ..contract.positions import check_positions, default_positions, next_positions, take_positions
 from ..contract.pruning_config import PruningConfig
 from ..contract.schedule import make_schedule
 from ..contract.selection import (
@@ -60,7 +64,8 @@ def _cache_keyword(layer: torch.nn.Module) -> str:
 class TorchReference:
     """FastAV prefill + greedy-decoding state for one batch.
 
-    model: a transformers `Qwen2ForCausalLM` (any attention implementation).
+    model: a transformers `Qwen2ForCausalLM` (any attention implementation), or a decoder shaped
+    like one (`models.families.qwen2_5_omni.thinker.ThinkerDecoder`: M-RoPE, three position rows).
     layout: the token layout shared by the batch; config: the pruning config.
     rollout_impl: "streaming" (no N x N maps) or "dense" (materialised maps).
     """
@@ -77,7 +82,9 @@ class TorchReference:
         self.rollout_impl = rollout_impl
         self.num_heads = cfg.num_attention_heads
         self.num_kv_heads = cfg.num_key_value_heads
-        self.head_dim = DecoderDims.from_qwen2_config(cfg).head_size
+        dims = DecoderDims.from_qwen2_config(cfg)
+        self.head_dim = dims.head_size
+        self.position_rows = dims.position_rows
         self.scale = self.head_dim**-0.5
         self._layers = model.model.layers
         self._cache_kw = _cache_keyword(self._layers[0])
@@ -95,7 +102,8 @@ class TorchReference:
 
     # ---- one layer ----------------------------------------------------------------
     def _run_layer(self, index: int, hidden: torch.Tensor, positions: torch.Tensor, want_queries: bool = False):
-        """Run decoder layer `index` on [B, n, D]; returns (output, queries after RoPE or None)."""
+        """Run decoder layer `index` on [B, n, D] at positions [B, n] or [3, B, n];
+        returns (output, queries after RoPE or None)."""
         layer = self._layers[index]
         cos, sin = self.model.model.rotary_emb(hidden, positions)
         n = hidden.shape[1]
@@ -106,8 +114,10 @@ class TorchReference:
             blocked = torch.ones(n, n, dtype=torch.bool, device=hidden.device).triu(1)
             mask = torch.zeros(n, n, dtype=hidden.dtype, device=hidden.device)
             mask = mask.masked_fill(blocked, torch.finfo(hidden.dtype).min)[None, None]
+        # The layer's own position_ids only serve packed FlashAttention; with M-RoPE transformers passes None.
+        layer_positions = positions if positions.dim() == 2 else None
         with _QueryCapture(layer.self_attn.q_proj) as capture:
-            out = layer(hidden, attention_mask=mask, position_ids=positions,
+            out = layer(hidden, attention_mask=mask, position_ids=layer_positions,
                         position_embeddings=(cos, sin), **{self._cache_kw: self.cache})
         out = out[0] if isinstance(out, tuple) else out
         if not want_queries:
@@ -119,13 +129,14 @@ class TorchReference:
     @torch.no_grad()
     def prefill(self, inputs_embeds: torch.Tensor, max_new_tokens: int = 0,
                 position_ids: torch.Tensor | None = None) -> PrefillOutput:
-        """inputs_embeds: [B, N, D]; position_ids: [B, N] (default 0..N-1)."""
+        """inputs_embeds: [B, N, D]; position_ids: [B, N], or [3, B, N] with M-RoPE (default 0..N-1)."""
         batch, n, _ = inputs_embeds.shape
         self.layout.check_matches(n)
         device = self.device
         hidden = inputs_embeds.to(device=device, dtype=self.dtype)
         if position_ids is None:
-            position_ids = torch.arange(n, device=device).unsqueeze(0).expand(batch, n)
+            position_ids = default_positions(batch, n, self.position_rows, device)
+        check_positions(position_ids, self.position_rows, batch, n)
         positions = position_ids.to(device)
         original = torch.arange(n, device=device).unsqueeze(0).expand(batch, n)
         sched, K = self.schedule, self.config.global_layer
@@ -142,7 +153,8 @@ class TorchReference:
         for layer in range(self.num_layers):
             if layer == K:
                 keep = self._global_selection(recorder, candidate, batch)
-                hidden, positions, original = (_take(t, keep) for t in (hidden, positions, original))
+                hidden, original = _take(hidden, keep), _take(original, keep)
+                positions = take_positions(positions, keep)
             if layer >= K:
                 kept[layer] = original
             records = recorder is not None and layer < K
@@ -153,18 +165,24 @@ class TorchReference:
             if scores_needed:
                 scores = last_query_scores(queries[:, :, -1:], self.cache[layer].view()[0], self.scale)
                 local = select_fine(scores, candidate[original], sched.drops[layer])
-                hidden, positions, original = (_take(t, local) for t in (hidden, positions, original))
-        self._next_position = positions[:, -1] + 1
+                hidden, original = _take(hidden, local), _take(original, local)
+                positions = take_positions(positions, local)
+        self._next_position = next_positions(positions)
         return PrefillOutput(logits=self._logits(hidden[:, -1:]), kept=kept)
 
     @torch.no_grad()
-    def dense_queries_and_keys(self, inputs_embeds: torch.Tensor, layers: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def dense_queries_and_keys(self, inputs_embeds: torch.Tensor, layers: int,
+                               position_ids: torch.Tensor | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Run layers 0..layers-1 on every token (no pruning) and return each layer's (queries [B, H, N, hd],
-        keys [B, Hkv, N, hd]) after RoPE: what the rollout, and maps of it, are computed from (`calibrate`)."""
+        keys [B, Hkv, N, hd]) after RoPE: what the rollout, and maps of it, are computed from (`calibrate`).
+        position_ids: [B, N], or [3, B, N] with M-RoPE (a prompt's TMRoPE rows); default 0..N-1 in every row."""
         batch, n, _ = inputs_embeds.shape
         self.layout.check_matches(n)
         hidden = inputs_embeds.to(device=self.device, dtype=self.dtype)
-        positions = torch.arange(n, device=self.device).unsqueeze(0).expand(batch, n)
+        if position_ids is None:
+            position_ids = default_positions(batch, n, self.position_rows, self.device)
+        check_positions(position_ids, self.position_rows, batch, n)
+        positions = position_ids.to(self.device)
         self.cache = PerLayerKVCache.allocate([n] * layers, batch, self.num_kv_heads, self.head_dim, self.dtype,
                                               self.device)
         recorded = []
@@ -190,14 +208,14 @@ class TorchReference:
     def decode(self, token_ids: torch.Tensor) -> torch.Tensor:
         """One greedy step: token_ids [B] -> next-token logits [B, V] fp32.
 
-        The new token is appended to every layer's cache at the next original position.
+        The new token is appended to every layer's cache at the next original position
+        (in every row, with M-RoPE).
         """
         if self.cache is None:
             raise RuntimeError("decode() before prefill()")
         hidden = self.model.model.embed_tokens(token_ids.to(self.device)).unsqueeze(1)
-        positions = self._next_position.unsqueeze(1)
         for layer in range(self.num_layers):
-            hidden, _ = self._run_layer(layer, hidden, positions)
+            hidden, _ = self._run_layer(layer, hidden, self._next_position)
         self._next_position = self._next_position + 1
         return self._logits(hidden)
 

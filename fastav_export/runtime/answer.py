@@ -38,17 +38,30 @@ class Answer:
         return {**self.as_generation().to_json(), "text": self.text, "token_ids": self.token_ids}
 
 
+def batch_positions(positions) -> torch.Tensor | None:
+    """One prompt's position ids as a batch of one: [N] -> [1, N], M-RoPE's [3, N] -> [3, 1, N]; None stays."""
+    if positions is None:
+        return None
+    positions = torch.as_tensor(positions, dtype=torch.int64)
+    return positions[None] if positions.dim() == 1 else positions[:, None]
+
+
 def stream_answer(backend, inputs_embeds: torch.Tensor, max_new_tokens: int, stop_ids,
                   timings: dict[str, float] | None = None, on_prefill=None,
-                  cancelled=lambda: False) -> Iterator[int]:
+                  cancelled=lambda: False, positions=None) -> Iterator[int]:
     """Yield greedy token ids of one prompt ([1, N, D]) until a stop id (yielded too) or `max_new_tokens`.
 
     timings: filled with `prefill` and `decode` seconds. on_prefill(PrefillOutput): called once.
     cancelled: asked after each token; True ends the stream (a served request whose client left).
+    positions: the prompt's position ids where they are not 0..N-1 (`Prompt.positions`: [3, N] for M-RoPE).
     """
     timings = {} if timings is None else timings
     started = time.perf_counter()
-    prefill = backend.prefill(inputs_embeds, max_new_tokens=max_new_tokens)
+    position_ids = batch_positions(positions)
+    if position_ids is None:
+        prefill = backend.prefill(inputs_embeds, max_new_tokens=max_new_tokens)
+    else:
+        prefill = backend.prefill(inputs_embeds, max_new_tokens=max_new_tokens, position_ids=position_ids)
     timings["prefill"] = time.perf_counter() - started
     if on_prefill is not None:
         on_prefill(prefill)
@@ -62,7 +75,7 @@ def stream_answer(backend, inputs_embeds: torch.Tensor, max_new_tokens: int, sto
     timings["decode"] = time.perf_counter() - started
 
 
-def answer(backend, inputs_embeds: torch.Tensor, max_new_tokens: int, tokenizer, stop_ids) -> Answer:
+def answer(backend, inputs_embeds: torch.Tensor, max_new_tokens: int, tokenizer, stop_ids, positions=None) -> Answer:
     """Every token of `stream_answer`, then the text."""
     from ..text.tokenizer import decode_text
 
@@ -72,6 +85,6 @@ def answer(backend, inputs_embeds: torch.Tensor, max_new_tokens: int, tokenizer,
         kept.update({layer: idx[0].cpu().tolist() for layer, idx in prefill.kept.items()})
         logits.append(prefill.logits[0].float().cpu().numpy())
 
-    tokens = list(stream_answer(backend, inputs_embeds, max_new_tokens, stop_ids, timings, keep))
+    tokens = list(stream_answer(backend, inputs_embeds, max_new_tokens, stop_ids, timings, keep, positions=positions))
     return Answer(tokens, decode_text(tokenizer, tokens, stop_ids), kept, inputs_embeds.shape[1], logits[0],
                   timings)

@@ -4,6 +4,8 @@ Both runners take the preprocessed tensors of one clip and give the rows the dec
 placeholders take, as float32 numpy arrays:
     video(pixel_values [F, 3, S, S]) -> [Tv, D]
     audio(fbank [1, T, M])          -> [Ta, D]
+An encoder with several graph inputs (Qwen2.5-Omni's: the patches and the tables of the clip's grid)
+takes a tuple of them, in the graph's input order.
 """
 
 from __future__ import annotations
@@ -15,6 +17,14 @@ from ..closing import Closing
 from ..engine.manifest import AUDIO_ENCODER, VISION, EngineManifest
 
 
+def _torch_inputs(inputs) -> tuple[torch.Tensor, ...]:
+    """An encoder's inputs, in its graph's input order: one tensor or a tuple (tensors or arrays);
+    floating ones in fp32, integer tables as they are."""
+    tensors = inputs if isinstance(inputs, (tuple, list)) else (inputs,)
+    tensors = tuple(torch.as_tensor(t) for t in tensors)
+    return tuple(t.float() if t.is_floating_point() else t for t in tensors)
+
+
 class TorchEncoders(Closing):
     """The encoder modules (`models/encoders/`) on the CPU, fp32."""
 
@@ -24,12 +34,12 @@ class TorchEncoders(Closing):
         self.vision, self.audio_encoder = vision.eval(), audio.eval()
 
     @torch.no_grad()
-    def video(self, pixel_values: torch.Tensor) -> np.ndarray:
-        return self.vision(pixel_values.float()).float().numpy()
+    def video(self, pixel_values) -> np.ndarray:
+        return self.vision(*_torch_inputs(pixel_values)).float().numpy()
 
     @torch.no_grad()
-    def audio(self, fbank: torch.Tensor) -> np.ndarray:
-        return self.audio_encoder(fbank.float()).float().numpy()
+    def audio(self, fbank) -> np.ndarray:
+        return self.audio_encoder(*_torch_inputs(fbank)).float().numpy()
 
     def close(self) -> None:
         pass
@@ -47,9 +57,10 @@ class OrtEncoders(Closing):
         self.sessions = {name: load_session(manifest.file(entry.onnx), SESSION_SETTINGS, "fp32", threads)
                          for name, entry in self.entries.items()}
 
-    def _run(self, name: str, tensor: torch.Tensor) -> np.ndarray:
+    def _run(self, name: str, inputs) -> np.ndarray:
         entry = self.entries[name]
-        (out,) = self.sessions[name].run(entry.outputs, {entry.inputs[0]: tensor.float().numpy()})
+        feed = {input_name: tensor.numpy() for input_name, tensor in zip(entry.inputs, _torch_inputs(inputs))}
+        (out,) = self.sessions[name].run(entry.outputs, feed)
         return out
 
     def video(self, pixel_values: torch.Tensor) -> np.ndarray:
@@ -80,9 +91,9 @@ class TrtEncoders(Closing):
         for runner in self.runners.values():
             runner.activate()
 
-    def _run(self, name: str, tensor: torch.Tensor) -> np.ndarray:
+    def _run(self, name: str, inputs) -> np.ndarray:
         entry = self.entries[name]
-        feed = {entry.inputs[0]: tensor.float().cuda().contiguous()}
+        feed = {input_name: tensor.cuda().contiguous() for input_name, tensor in zip(entry.inputs, _torch_inputs(inputs))}
         out = self.runners[name].infer(feed)[entry.outputs[0]]  # torch in, torch out (on the GPU)
         return out.float().cpu().numpy()
 

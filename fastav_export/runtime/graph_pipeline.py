@@ -8,6 +8,9 @@ A cut is a TopKGather inside the graph: the runtime gives it the token lists
 (`candidates`, `protected`, both local indices) and the kept count (the length of
 `keep`), all computed from the layout and the schedule, never from data; the graph
 returns the kept tokens' hidden states, their position ids and their local indices.
+Position ids are [B, n], or [3, B, n] for an M-RoPE decoder (the manifest's
+`dims.mrope_section`); a kept token keeps all its rows, and decoding continues at the
+last token's position + 1 in every row (`contract/positions.py`).
 
 Each layer owns one KV buffer [B, Hkv, n_l + T, hd] allocated at prefill (n_l = N for
 l < K). How new entries get there depends on the graph flavour (see
@@ -40,6 +43,7 @@ from ..contract import graph_io
 from ..contract.backend_protocol import PrefillOutput
 from ..contract.kv_buffers import PerLayerKVCache
 from ..contract.layout import TokenLayout
+from ..contract.positions import check_positions, default_positions, next_positions
 from ..contract.pruning_config import PruningConfig
 from ..contract.schedule import make_schedule
 from ..contract.selection import positional_keep_mask, rollout_query_weights
@@ -79,6 +83,7 @@ class GraphPipeline(Closing):
         self.device, self.dtype = graphs.device, graphs.dtype
         self.num_layers, self.K = dims.num_layers, self.config.global_layer
         self.kv_heads, self.head_dim = dims.num_kv_heads, dims.head_size
+        self.position_rows = dims.position_rows
         self.in_place_kv = graph_io.IN_PLACE_KV[manifest.flavour]
         self._candidate = torch.from_numpy(layout.candidate_mask()).to(self.device)
         self.kv: PerLayerKVCache | None = None  # this request's buffers, allocated by prefill
@@ -132,9 +137,12 @@ class GraphPipeline(Closing):
         return {"candidates": candidates.contiguous(), "protected": protected.contiguous(),
                 "keep": torch.zeros(keep, dtype=torch.int64, device=self.device)}
 
+    def _positions_shape(self, batch: int, tokens: int) -> tuple[int, ...]:
+        return (batch, tokens) if self.position_rows == 1 else (self.position_rows, batch, tokens)
+
     def _cut_outputs(self, batch: int, kept: int, head: dict) -> dict:
         return {**head, "kept_index": self._empty((batch, kept), torch.int64),
-                "kept_position_ids": self._empty((batch, kept), torch.int64)}
+                "kept_position_ids": self._empty(self._positions_shape(batch, kept), torch.int64)}
 
     @staticmethod
     def _kept_count(cut: dict) -> int:
@@ -142,7 +150,7 @@ class GraphPipeline(Closing):
 
     def _run_pre(self, hidden, positions, cut: dict, extra_inputs: dict, extra_outputs: dict) -> dict:
         """Layers 0..K-1 on all [B, N] tokens (the cut inside layer K-1); keys/values into the buffers."""
-        batch, new = positions.shape
+        batch, new = hidden.shape[:2]
         layers = range(self.K)
         kept = self._kept_count(cut)
         past, present = self._prefill_kv(layers, batch, new)
@@ -158,7 +166,7 @@ class GraphPipeline(Closing):
 
     def _run_post(self, layer: int, hidden, positions, cut: dict | None) -> dict:
         """Layer `layer` >= K on its [B, n_l] tokens: the kept tokens' layer_output (or the logits)."""
-        batch, new = positions.shape
+        batch, new = hidden.shape[:2]
         past, present = self._prefill_kv([layer], batch, new)
         if cut is None:  # the last layer
             outputs = {"logits": self._empty((batch, self.manifest.dims.vocab_size), torch.float32)}
@@ -176,14 +184,17 @@ class GraphPipeline(Closing):
 
     # ---- prefill ------------------------------------------------------------------
     def prefill(self, inputs_embeds, max_new_tokens: int = 0, position_ids=None) -> PrefillOutput:
-        """inputs_embeds: [B, N, D] (torch or numpy); position_ids: [B, N] (default 0..N-1)."""
+        """inputs_embeds: [B, N, D] (torch or numpy); position_ids: [B, N], or [3, B, N] for an M-RoPE
+        engine (default 0..N-1 in every row)."""
         embeds = torch.as_tensor(inputs_embeds)
         batch, n, _ = embeds.shape
         self.layout.check_matches(n)
         check_request(self.manifest, self.layout, self.config, max_new_tokens)
         sched, K, L = self.schedule, self.K, self.num_layers
         hidden = embeds.detach().to(self.device, self.dtype).contiguous()
-        positions = (torch.arange(n, device=self.device).expand(batch, n) if position_ids is None
+        if position_ids is not None:
+            check_positions(torch.as_tensor(position_ids), self.position_rows, batch, n)
+        positions = (default_positions(batch, n, self.position_rows, self.device) if position_ids is None
                      else torch.as_tensor(position_ids, device=self.device)).to(torch.int64).contiguous()
         original = torch.arange(n, device=self.device).expand(batch, n).contiguous()
         # Zeroed, not empty: masked-out entries still meet the values in a P·V product (0 · NaN = NaN).
@@ -216,7 +227,7 @@ class GraphPipeline(Closing):
             cut = self._cut(original, self._candidate if drops else None, sched.candidates[layer] - drops)
             outputs = self._run_post(layer, hidden, positions, cut)
             hidden, positions, original = self._advance(outputs, "layer_output", original)
-        self._next_position = positions[:, -1:] + 1
+        self._next_position = next_positions(positions)
         return PrefillOutput(logits=outputs["logits"], kept=kept)
 
     @staticmethod
@@ -281,7 +292,7 @@ class DecodeStep:
         device, D, K, L = p.device, p.manifest.dims.hidden_size, p.K, p.num_layers
         long = {"dtype": torch.int64, "device": device}
         self.ids = torch.zeros((batch, 1), **long)
-        self.position = torch.zeros((batch, 1), **long)
+        self.position = torch.zeros(p._positions_shape(batch, 1), **long)
         # past_length of the pre graph (layers 0..K-1 share one length) and of each post layer
         self.lengths = {layer: torch.zeros((), **long) for layer in [0, *range(K, L)]}
         keep_all = {"candidates": torch.zeros((batch, 0), **long), "protected": torch.zeros((batch, 1), **long),
@@ -322,7 +333,7 @@ class DecodeStep:
     def _cut_scratch(self, batch: int) -> dict:
         long = torch.int64
         return {"kept_index": self.pipeline._empty((batch, 1), long),
-                "kept_position_ids": self.pipeline._empty((batch, 1), long)}
+                "kept_position_ids": self.pipeline._empty(self.pipeline._positions_shape(batch, 1), long)}
 
     def update(self, token_ids: torch.Tensor) -> None:
         """Set this step's token ids, position and past lengths (in place)."""

@@ -8,7 +8,7 @@ and a client that runs its own encoders meet here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -21,11 +21,15 @@ from ..errors import FastAVError
 class Prompt:
     """input_ids: [N] int64, placeholders at the layout's video/audio positions.
     mm_embeds:  [M, D] float32, one row per placeholder, in order.
-    layout:     the prompt's layout (N tokens)."""
+    layout:     the prompt's layout (N tokens).
+    positions:  [3, N] int64 position rows where the family's positions are not 0..N-1 (M-RoPE),
+                from `MediaRules.positions`; None: 0..N-1."""
 
     input_ids: np.ndarray
     mm_embeds: np.ndarray
     layout: TokenLayout
+    # keyword-only, so prompts that add fields (serving.request.ServingRequest) keep their positional order
+    positions: np.ndarray | None = field(default=None, kw_only=True)
 
     @property
     def multimodal(self) -> np.ndarray:

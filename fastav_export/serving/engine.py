@@ -115,7 +115,7 @@ class ServedEngine(Closing):
         check_request(self.manifest, prompt.layout, media.config, media.max_new_tokens, name=request_field,
                       for_client=True)
         return ServingRequest(prompt.input_ids, prompt.mm_embeds, prompt.layout, media.config,
-                              media.max_new_tokens, tuple(self.front_end.stop_ids()))
+                              media.max_new_tokens, tuple(self.front_end.stop_ids()), positions=prompt.positions)
 
     def text(self, tokens: list[int], request: ServingRequest) -> str:
         """The answer's text so far (media requests; cut at the end of the turn, special tokens skipped)."""
@@ -144,7 +144,8 @@ class ServedEngine(Closing):
             return
         backend = self._backend(request.layout, request.config)
         embeds = torch.from_numpy(self.inputs_embeds(request, backend))
-        yield from stream_answer(backend, embeds, request.max_new_tokens, request.stop_ids, cancelled=cancelled)
+        yield from stream_answer(backend, embeds, request.max_new_tokens, request.stop_ids, cancelled=cancelled,
+                                 positions=request.positions)
 
     def summary(self, request: ServingRequest) -> Summary:
         backend = self._backend(request.layout, request.config)

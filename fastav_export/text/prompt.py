@@ -99,7 +99,7 @@ def prompt_parts(tokenizer: PreTrainedTokenizerBase, question: str, modal_token:
 def prompt_ids(tokenizer: PreTrainedTokenizerBase, question: str, placeholder_id: int,
                modal_token: str = DEFAULT_MODAL_TOKEN, system: str | None = DEFAULT_SYSTEM) -> list[int]:
     """The prompt's ids with exactly one `placeholder_id` where `modal_token` was (-201 for VideoLLaMA2's
-    `<video>`: fastav_export.models.videollama2.VIDEO_PLACEHOLDER_ID).
+    `<video>`: the VideoLLaMA2 family's VIDEO_PLACEHOLDER_ID).
 
     system: None, as upstream, lets the chat template add its default system turn; a string adds
     that system message instead.

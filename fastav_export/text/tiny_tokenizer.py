@@ -63,21 +63,29 @@ def byte_symbols() -> dict[int, str]:
 
 
 def write_tiny_tokenizer(directory: str | Path, vocab_size: int = 256,
-                         default_system: str | None = DEFAULT_SYSTEM) -> Path:
+                         default_system: str | None = DEFAULT_SYSTEM, media_tokens: dict[str, str] | None = None,
+                         template: str | None = None) -> Path:
     """Build the tiny tokenizer (deterministic, no download) into `directory`; return the directory.
 
     default_system: the chat template's default system message (None: no default system turn).
+    media_tokens: a model's media specials, attribute -> text (`{"video_token": "<|VIDEO|>", ...}`, as
+    Qwen2.5-Omni's tokenizer_config names them), given the ids after the three chat specials, in order.
+    template: a chat template that replaces Qwen2-Instruct's.
 
-    vocab_size: the exact number of ids, MIN_VOCAB_SIZE (246) to 259 (all 256 bytes + 3 specials).
+    vocab_size: the exact number of ids, MIN_VOCAB_SIZE (246) to 259 (all 256 bytes + 3 specials),
+    plus one per media token.
     """
     from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers
 
-    if not MIN_VOCAB_SIZE <= vocab_size <= 256 + len(SPECIAL_TOKENS):
-        raise ValueError(f"vocab_size must be {MIN_VOCAB_SIZE}..{256 + len(SPECIAL_TOKENS)}, got {vocab_size}")
+    media_tokens = dict(media_tokens or {})
+    specials = (*SPECIAL_TOKENS, *media_tokens.values())
+    if not MIN_VOCAB_SIZE + len(media_tokens) <= vocab_size <= 256 + len(specials):
+        raise ValueError(f"vocab_size must be {MIN_VOCAB_SIZE + len(media_tokens)}..{256 + len(specials)}, "
+                         f"got {vocab_size}")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
 
-    dropped = set(_NEVER_IN_UTF8[: 256 + len(SPECIAL_TOKENS) - vocab_size])
+    dropped = set(_NEVER_IN_UTF8[: 256 + len(specials) - vocab_size])
     symbols = byte_symbols()
     vocab = {symbols[b]: i for i, b in enumerate(b for b in range(256) if b not in dropped)}
 
@@ -87,7 +95,7 @@ def write_tiny_tokenizer(directory: str | Path, vocab_size: int = 256,
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
     tokenizer.decoder = decoders.ByteLevel()
     # normalized=False: the specials match the raw text, as in Qwen2's tokenizer.json.
-    tokenizer.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS])
+    tokenizer.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in specials])
     assert tokenizer.get_vocab_size(with_added_tokens=True) == vocab_size
     tokenizer.save(str(directory / "tokenizer.json"))
 
@@ -95,22 +103,23 @@ def write_tiny_tokenizer(directory: str | Path, vocab_size: int = 256,
         # transformers 5 maps Qwen2TokenizerFast and Qwen2Tokenizer to the same class.
         "tokenizer_class": "Qwen2Tokenizer",
         "added_tokens_decoder": {
-            str(vocab_size - len(SPECIAL_TOKENS) + i): {
+            str(vocab_size - len(specials) + i): {
                 "content": t, "special": True, "normalized": False, "lstrip": False, "rstrip": False,
                 "single_word": False,
             }
-            for i, t in enumerate(SPECIAL_TOKENS)
+            for i, t in enumerate(specials)
         },
         "bos_token": None,
         "eos_token": "<|im_end|>",
         "pad_token": "<|endoftext|>",
         "unk_token": None,
-        "additional_special_tokens": ["<|im_start|>", "<|im_end|>"],
-        "chat_template": chat_template(default_system),
+        "additional_special_tokens": ["<|im_start|>", "<|im_end|>", *media_tokens.values()],
+        "chat_template": template if template is not None else chat_template(default_system),
         "clean_up_tokenization_spaces": False,
         "errors": "replace",
         "model_max_length": 32768,
         "split_special_tokens": False,
+        **({"extra_special_tokens": media_tokens} if media_tokens else {}),
     }
     (directory / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
     return directory

@@ -14,6 +14,7 @@ from fastav_export.engine.manifest import load_engine_dir, write_manifest
 from fastav_export.errors import FastAVError
 
 from ..cli.test_cli import run_cli
+from ..families import family_cases
 from .conftest import ENGINE_MODEL
 
 
@@ -34,6 +35,20 @@ def test_ort_engine_matches_the_torch_reference_in_fp32(tiny_engine, tmp_path, c
     assert outputs["logits"]["max_abs_diff"] < 1e-4 and outputs["tokens"]["max_abs_diff"] == 0
     assert data["tolerances"]["logits"] == {"atol": 1e-4, "rtol": 0.0}
     assert "first_divergence" not in data
+
+
+@pytest.mark.parametrize("case", family_cases(where=lambda case: case.positions_rows == 3))
+def test_an_mrope_engine_matches_the_torch_reference(case, tiny_engine, tmp_path, capsys):
+    """The synthetic feeds reach an M-RoPE engine and the reference with [3, B, N] positions: 0..N-1 in every
+    row (what transformers gives text), the same on both sides."""
+    engine = tiny_engine(case.model, media=True)
+    report = tmp_path / "report.json"
+    assert main(["compare", str(engine.path), "--against", "torch", "--inputs", "1", "--batch", "2", "-q",
+                 "--report", str(report)]) == 0, capsys.readouterr().err
+    assert _last_line(capsys.readouterr().out).startswith("PASSED | ")
+    outputs = json.loads(report.read_text())["iterations"][0]
+    assert outputs["logits"]["max_abs_diff"] < 1e-4 and outputs["tokens"]["max_abs_diff"] == 0
+    assert {f"kept.{layer}" for layer in range(engine.global_layer, engine.dims.num_layers)} <= set(outputs)
 
 
 def _perturb_weights(engine, graph: str) -> None:

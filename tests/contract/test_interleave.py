@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from fastav_export.contract.interleave import FrameInterleave, upsample_index
 from fastav_export.contract.layout import AUDIO, VIDEO
 from fastav_export.errors import FastAVError
-from fastav_export.models.video_salmonn2 import REAL_INTERLEAVE
+from fastav_export.models.families.video_salmonn2.spec import REAL_INTERLEAVE
 
 # (seconds, frames at 1 fps, 30 s chunks, audio tokens per frame) with the public scripts' 0.5 s window.
 CLIPS = [(30.0, 30, 1, 2), (10.0, 10, 1, 6), (45.0, 45, 2, 3), (110.0, 110, 4, 3), (300.0, 110, 10, 6)]

@@ -58,7 +58,7 @@ def test_only_a_different_size_gives_a_warning():
 
 def test_clip_lengths_do_not_warn_for_a_frame_rule():
     """A frame rule means the same on any clip length: a longer clip's token count is no mismatch."""
-    from fastav_export.models.video_salmonn2 import TINY_INTERLEAVE
+    from fastav_export.models.families.video_salmonn2.spec import TINY_INTERLEAVE
 
     longer = TINY_INTERLEAVE.layout_for_duration(6.0, 6, 6)
     preset = parse_preset(preset_bytes(SALMONN), "p.json", 6, target(SALMONN, longer))

@@ -154,7 +154,7 @@ def test_a_decoder_only_build_is_sized_from_its_layout(tmp_path, capsys):
     import json
 
     from fastav_export.contract.layout import TokenLayout
-    from fastav_export.models.video_salmonn2 import TINY_INTERLEAVE
+    from fastav_export.models.families.video_salmonn2.spec import TINY_INTERLEAVE
     from fastav_export.testing.snapshots import write_tiny_video_salmonn2_snapshot
 
     snapshot = write_tiny_video_salmonn2_snapshot(tmp_path / "snapshot")

@@ -113,9 +113,18 @@ def _symbolic_token_axes(value) -> int:
     return sum(1 for d in dims if d.dim_param and d.dim_param != "batch" and not d.dim_value)
 
 
-@pytest.mark.parametrize("flavour", ["ort-contrib", "onnx-standard"])
-def test_attention_is_one_fused_op_and_no_probability_map_is_materialised(tiny_engine, flavour):
-    manifest = tiny_engine("videollama2-tiny", flavour=flavour)
+# (model, flavour, backend): both flavours on ONNX Runtime, and what `build --backend trt --export-only`
+# writes for TensorRT (onnx-standard) of the M-RoPE decoder (Qwen2.5-Omni's thinker, [3, B, N] positions).
+FUSED_ATTENTION_CASES = [
+    pytest.param("videollama2-tiny", "ort-contrib", "ort", id="ort-contrib"),
+    pytest.param("videollama2-tiny", "onnx-standard", "ort", id="onnx-standard"),
+    pytest.param("qwen2.5-omni-tiny", "onnx-standard", "trt", id="qwen2.5-omni-trt-export-only"),
+]
+
+
+@pytest.mark.parametrize("model_name, flavour, backend", FUSED_ATTENTION_CASES)
+def test_attention_is_one_fused_op_and_no_probability_map_is_materialised(tiny_engine, model_name, flavour, backend):
+    manifest = tiny_engine(model_name, flavour=flavour, backend=backend, export_only=backend == "trt")
     K, L = manifest.global_layer, manifest.dims.num_layers
     fused = "GroupQueryAttention" if flavour == "ort-contrib" else "Attention"
     for name, model in _graphs(manifest).items():

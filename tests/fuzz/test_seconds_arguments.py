@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fastav_export.cli.arg_types import MAX_CLIP_SECONDS, clip_seconds, window_seconds
-from fastav_export.models.video_salmonn2 import REAL_INTERLEAVE
+from fastav_export.cli.arg_types import MAX_CLIP_SECONDS, clip_seconds
+from fastav_export.models.families.video_salmonn2.family import window_seconds
+from fastav_export.models.families.video_salmonn2.spec import REAL_INTERLEAVE
 
 TEXTS = st.one_of(st.text(max_size=20), st.floats(allow_nan=True, allow_infinity=True).map(repr),
                   st.integers(-10**6, 10**6).map(str))

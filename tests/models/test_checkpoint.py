@@ -20,6 +20,7 @@ from fastav_export.contract.synthetic_inputs import synthetic_embeds
 from fastav_export.errors import FastAVError
 from fastav_export.models import get_model_spec
 from fastav_export.models.checkpoint import load_qwen2_checkpoint
+from fastav_export.models.families import get_family
 from fastav_export.models.model_factory import random_qwen2
 from fastav_export.reference.torch_reference import TorchReference
 from fastav_export.runtime.generation import generate
@@ -32,7 +33,7 @@ VIDEOLLAMA2_EXTRA = {
     "mm_audio_tower": "audio_tower.bin", "mm_hidden_size": 1152, "mm_hidden_size_a": 768, "num_frames": 16,
 }
 # The tiny model's layout for that config's 16 frames (a checkpoint's num_frames sets them): 8 video groups.
-SNAPSHOT_LAYOUT = TINY.for_checkpoint(VIDEOLLAMA2_EXTRA, "vl2/config.json").default_layout()
+SNAPSHOT_LAYOUT = get_family(TINY.family).for_checkpoint(TINY, VIDEOLLAMA2_EXTRA, "vl2/config.json").default_layout()
 VIDEOLLAMA2_ENCODERS = {  # key -> shape; component counts below
     "model.vision_tower.vision_tower.vision_model.embeddings.patch_embedding.weight": (8, 3, 2, 2),
     "model.vision_tower.vision_tower.vision_model.post_layernorm.weight": (8,),

@@ -9,14 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastav_export.errors import FastAVError
-from fastav_export.models import get_model_spec, video_salmonn2_av, videollama2_av
-from fastav_export.models.encoders.window_qformer import QFormer, QFormerConfig
+from fastav_export.models import get_model_spec
+from fastav_export.models.families.video_salmonn2 import encoders as video_salmonn2_av
+from fastav_export.models.families.video_salmonn2.tiny_snapshot import QFORMER_POSITION_IDS
+from fastav_export.models.families.video_salmonn2.window_qformer import QFormer, QFormerConfig
+from fastav_export.models.families.videollama2 import encoders as videollama2_av
 from fastav_export.models.snapshot_parts import Part, load_into
-from fastav_export.testing.snapshots import (
-    QFORMER_POSITION_IDS,
-    write_tiny_video_salmonn2_snapshot,
-    write_tiny_videollama2_av_snapshot,
-)
+from fastav_export.testing.snapshots import write_tiny_video_salmonn2_snapshot, write_tiny_videollama2_av_snapshot
 
 SALMONN = get_model_spec("video-salmonn2-tiny")
 VIDEOLLAMA2 = get_model_spec("videollama2-tiny")

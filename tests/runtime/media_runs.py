@@ -7,7 +7,7 @@ import json
 
 from fastav_export.cli import main
 from fastav_export.models import get_model_spec
-from fastav_export.models.media_parts import load_media_parts
+from fastav_export.models.families import load_media_parts
 from fastav_export.runtime.front_end import FrontEnd
 
 

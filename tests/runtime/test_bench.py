@@ -10,6 +10,7 @@ import pytest
 from fastav_export.runtime.bench import peak_rss_mb, reset_peak_rss
 
 from ..cli.test_cli import run_cli
+from ..families import family_cases
 
 
 def test_bench_prints_both_variants_and_writes_one_entry_per_round(tiny_engine, tmp_path, capsys):
@@ -30,6 +31,15 @@ def test_bench_prints_both_variants_and_writes_one_entry_per_round(tiny_engine, 
         assert isinstance(variant["peak_rss_mb"], float) and variant["peak_rss_mb"] > 0
     assert set(data["flops_ratio"]) == {"paper", "exact_macs", "exact_macs_without_early_drop"}
     assert data["flops_ratio"]["exact_macs"] < data["flops_ratio"]["exact_macs_without_early_drop"] < 1
+
+
+@pytest.mark.parametrize("case", family_cases(where=lambda case: case.positions_rows == 3))
+def test_bench_runs_an_mrope_engine(case, tiny_engine, capsys):
+    """Its synthetic prompt gets [3, B, N] positions (0..N-1 in every row, transformers' text positions)."""
+    code, out, err = run_cli(capsys, "bench", str(tiny_engine(case.model, media=True).path), "--rounds", "1",
+                             "--warmup", "0", "--decode-steps", "2")
+    assert code == 0, err
+    assert out.splitlines()[-1].startswith("FLOPs ratio (pruned / dense): paper formula")
 
 
 @pytest.mark.parametrize("args, message", [

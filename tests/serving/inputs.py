@@ -12,7 +12,10 @@ def make_request(manifest, placeholder_id: int, seed: int = 0, mm_dtype=np.float
     """(input_ids [N] int64, mm_embeds [M, D]) over the engine's default layout."""
     rng = np.random.default_rng(seed)
     multimodal = manifest.layout.kind_codes() != KIND_CODES["text"]
-    ids = np.where(multimodal, placeholder_id, rng.integers(0, manifest.dims.vocab_size, multimodal.size))
+    # Text ids from the vocabulary without the placeholder (Qwen2.5-Omni's `<|VIDEO|>` is a real token id).
+    text = rng.integers(0, manifest.dims.vocab_size - 1, multimodal.size)
+    text = np.where((0 <= placeholder_id) & (text >= placeholder_id), text + 1, text)
+    ids = np.where(multimodal, placeholder_id, text)
     embeds = rng.standard_normal((int(multimodal.sum()), manifest.dims.hidden_size)).astype(mm_dtype)
     return ids.astype(np.int64), embeds
 

@@ -1,7 +1,7 @@
 """The rendered repository on a real tritonserver (CPU, ONNX Runtime, loopback).
 
-One server per module serves: both tiny default engines (streaming + one-shot models,
-2 instances each; VideoLLaMA2's with its encoders and tokenizer, for media requests), a model over a tampered copy of an engine and one over an engine
+One server per module serves: the tiny default engine of every family (streaming + one-shot models,
+2 instances each, with their encoders and tokenizers, for media requests), a model over a tampered copy of an engine and one over an engine
 directory that no longer exists (both must fail to load with their reason in the log).
 """
 
@@ -33,7 +33,7 @@ from fastav_export.serving.server_process import TritonServer  # noqa: E402
 
 pytestmark = pytest.mark.slow  # starts a real tritonserver
 
-MODELS = {"videollama2-tiny": "vl2", "video-salmonn2-tiny": "vs2"}
+MODELS = {"videollama2-tiny": "vl2", "video-salmonn2-tiny": "vs2", "qwen2.5-omni-tiny": "qo"}
 NEW_TOKENS = 6
 
 
@@ -195,8 +195,9 @@ def test_bad_engine_directories_fail_to_load_with_their_reason(served):
 
 @pytest.mark.parametrize("name", sorted(MODELS.values()))
 def test_a_video_and_a_question_get_the_run_commands_answer(served, media_clip, tmp_path, name):
-    """A media request (question + the video file's bytes) answers as `run ENGINE_DIR --video --question`:
-    VideoLLaMA2-AV on its fixed layout, video-SALMONN 2 on the layout of this clip's frames and length."""
+    """A media request (question + the video file's bytes) answers as `run ENGINE_DIR --video --question`,
+    pruning on: VideoLLaMA2-AV on its fixed layout, video-SALMONN 2 on the layout of this clip's frames
+    and length, Qwen2.5-Omni on its chunked layout with the clip's TMRoPE positions."""
     import json
 
     from fastav_export.cli import main as cli_main
@@ -214,6 +215,9 @@ def test_a_video_and_a_question_get_the_run_commands_answer(served, media_clip, 
     assert streamed == oneshot == expected["token_ids"]
     assert streamed_text == answer_text(result.as_numpy("text")) == expected["text"]
     assert summary["kept_tokens"][0] == expected["n_tokens"]
+    kept_counts = {int(layer): len(rows[0]) for layer, rows in expected["kept"].items()}
+    assert kept_counts and all(summary["kept_tokens"][layer] == count for layer, count in kept_counts.items())
+    assert summary["kept_tokens"][-1] < expected["n_tokens"]  # pruning was on
     if name != "vl2":
         return
     # one form or the other, and a readable error for a bad file

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastav_export.errors import FastAVError
-from fastav_export.models.videollama2 import VIDEO_PLACEHOLDER_ID
+from fastav_export.models.families.videollama2.spec import VIDEO_PLACEHOLDER_ID
 from fastav_export.text.prompt import PromptParts, prompt_ids, prompt_parts, render_prompt
 from fastav_export.text.tiny_tokenizer import write_tiny_tokenizer
 from fastav_export.text.tokenizer import load_tokenizer

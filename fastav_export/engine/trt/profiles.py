@@ -11,8 +11,9 @@ The limits are ranges, not the built layout's counts, because run-time overrides
 (`--fine-ratio`, budgets, another layout up to `max_tokens`) change n_l. The cut
 inputs inside the pre and post graphs (TopKGather's candidates, protected tokens and
 kept count) are ranges up to the token limit in prefill; in decode every cut keeps its
-one token (no candidates, one protected token). Shapes are plain tuples here so this
-module, and its tests, need no TensorRT.
+one token (no candidates, one protected token). Position ids are [B, q], or [3, B, q] for an M-RoPE decoder
+(`dims.position_rows`). Shapes are plain tuples here so this module, and its tests,
+need no TensorRT.
 """
 
 from __future__ import annotations
@@ -62,10 +63,18 @@ def _ranges(shapes: dict[str, tuple]) -> dict[str, ShapeRange]:
     return out
 
 
+def _token_inputs(dims: DecoderDims, first: str) -> dict[str, tuple]:
+    """The token inputs of a pre or post graph (`first`: its hidden-state input), with "b" for the
+    batch axis and "q" for the new tokens."""
+    rows = dims.position_rows
+    return {first: ("b", "q", dims.hidden_size), "position_ids": ("b", "q") if rows == 1 else (rows, "b", "q")}
+
+
 def _layer_profiles(dims: DecoderDims, limits: Limits, n_layer: int, layers, first: dict,
                     cut: tuple[int, int, int] | None) -> list[dict]:
     """Prefill and decode profiles of a graph whose first inputs are `first` and that owns `layers`' KV.
 
+    first: {input name: shape with "b" (batch) and "q" (new tokens) placeholders} (`_token_inputs`).
     cut: the built schedule's (candidates, protected, kept candidates) at the graph's cut, or None.
     """
     batch = _span(1, 1, limits.max_batch)
@@ -75,7 +84,9 @@ def _layer_profiles(dims: DecoderDims, limits: Limits, n_layer: int, layers, fir
     decode_past = _span(1, n_layer + limits.max_new_tokens, limits.max_tokens + limits.max_new_tokens)
     profiles = []
     for q, past, decode in ((prefill_q, 0, False), ((1, 1, 1), decode_past, True)):
-        shapes = {name: (batch, *[q if d == "q" else d for d in dims_]) for name, dims_ in first.items()}
+        placeholders = {"b": batch, "q": q}
+        shapes = {name: tuple(placeholders.get(d, d) if isinstance(d, str) else d for d in dims_)
+                  for name, dims_ in first.items()}
         shapes["past_length"] = ()
         for layer in layers:
             for name in graph_io.past(layer):
@@ -91,7 +102,7 @@ def _layer_profiles(dims: DecoderDims, limits: Limits, n_layer: int, layers, fir
 def graph_profiles(dims: DecoderDims, schedule: PruningSchedule, limits: Limits,
                    rollout: bool) -> dict[str, list[dict[str, ShapeRange]]]:
     """{graph name: [prefill profile, decode profile]}, each {input name: ShapeRange}."""
-    D, K, L = dims.hidden_size, schedule.global_layer, schedule.num_layers
+    K, L = schedule.global_layer, schedule.num_layers
     n = schedule.tokens
     batch = _span(1, 1, limits.max_batch)
     profiles: dict[str, list[dict[str, ShapeRange]]] = {}
@@ -104,7 +115,7 @@ def graph_profiles(dims: DecoderDims, schedule: PruningSchedule, limits: Limits,
         """(candidates, protected, kept candidates) of the cut after `layer` in the built schedule."""
         return schedule.candidates[layer], n[layer] - schedule.candidates[layer], kept
 
-    pre = _layer_profiles(dims, limits, n[0], range(K), {"inputs_embeds": ("q", D), "position_ids": ("q",)},
+    pre = _layer_profiles(dims, limits, n[0], range(K), _token_inputs(dims, "inputs_embeds"),
                           cut(K - 1, schedule.candidates[K]))
     if rollout:
         # rollout_weights has one weight per query row: [q] (a placeholder [1] in decode).
@@ -117,7 +128,7 @@ def graph_profiles(dims: DecoderDims, schedule: PruningSchedule, limits: Limits,
     for layer in range(K, L):
         final = layer == L - 1
         profiles[graph_io.post(layer)] = _layer_profiles(
-            dims, limits, n[layer], [layer], {"hidden_states": ("q", D), "position_ids": ("q",)},
+            dims, limits, n[layer], [layer], _token_inputs(dims, "hidden_states"),
             None if final else cut(layer, schedule.candidates[layer] - schedule.drops[layer]))
     return profiles
 

@@ -92,3 +92,20 @@ def test_profiles_are_written_as_plain_json():
     _, _, profiles = _profiles("videollama2-tiny")
     data = profiles_to_json(profiles)
     assert data[graph_io.EMBED][PREFILL]["input_ids"] == {"min": [1, 1], "opt": [1, 72], "max": [4, 128]}
+
+
+def test_mrope_position_ids_get_the_rows_axis_in_both_profiles():
+    from dataclasses import replace
+
+    spec, schedule, one_row = _profiles("videollama2-tiny")
+    dims = replace(spec.dims, mrope_section=(2, 3, 3))  # head size 16: 8 rotary frequencies
+    three_rows = graph_profiles(dims, schedule, LIMITS, rollout=True)
+    for graph in [graph_io.PRE, *(graph_io.post(layer) for layer in range(schedule.global_layer, 6))]:
+        for before, after in zip(one_row[graph], three_rows[graph]):
+            shape = after["position_ids"]
+            assert (shape.min[0], shape.opt[0], shape.max[0]) == (3, 3, 3)
+            assert (shape.min[1:], shape.opt[1:], shape.max[1:]) == (before["position_ids"].min,
+                                                                      before["position_ids"].opt,
+                                                                      before["position_ids"].max)
+            assert {k: v for k, v in after.items() if k != "position_ids"} == \
+                {k: v for k, v in before.items() if k != "position_ids"}
