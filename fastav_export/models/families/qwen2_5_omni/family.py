@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+import logging
 from pathlib import Path
 
 from ....contract.dims import DecoderDims
@@ -14,31 +14,24 @@ from ..media_rules import MediaRecord, MediaRules
 from .chat import VIDEO_TOKEN
 from .spec import FAMILY, OMNI_MODEL_TYPE, THINKER_MODEL_TYPE
 
+log = logging.getLogger("fastav_export")
 # The longest clip the default engine admits (its --max-tokens); the clip's own layout is checked per request.
 LONGEST_CLIP_SECONDS = {True: 8.0, False: 60.0}  # tiny, full size
 
 
-@lru_cache(maxsize=1)
-def _snapshot_thinker(directory: str):
-    """One thinker per snapshot: its decoder and towers come from the same load (build and run ask twice)."""
-    from .snapshot import load_thinker
+def _thinker(checkpoint: Path | None, seed: int, dtype=None):
+    """(thinker, where its weights came from) of `checkpoint`, or the tiny seeded one. Loaded afresh for each
+    caller (the decoder is cast and moved, the towers stay fp32), so no caller sees another's casts."""
+    import torch
 
-    return load_thinker(Path(directory))
+    if checkpoint is not None:
+        from .snapshot import load_thinker
 
-
-@lru_cache(maxsize=2)
-def _tiny_thinker(seed: int):
+        loaded = load_thinker(Path(checkpoint), dtype or torch.float32)
+        return loaded.thinker, loaded.sources
     from .thinker import tiny_thinker
 
-    return tiny_thinker(seed)
-
-
-def _thinker(checkpoint: Path | None, seed: int):
-    """(thinker, where its weights came from) of `checkpoint`, or the tiny seeded one."""
-    if checkpoint is not None:
-        loaded = _snapshot_thinker(str(Path(checkpoint).resolve()))
-        return loaded.thinker, loaded.sources
-    return _tiny_thinker(seed), {"thinker": f"seeded random weights (seed {seed})"}
+    return tiny_thinker(seed), {"thinker": f"seeded random weights (seed {seed})"}
 
 
 class Qwen25OmniFamily(Family):
@@ -52,13 +45,20 @@ class Qwen25OmniFamily(Family):
 
     def load_decoder(self, spec: ModelSpec, checkpoint: Path | None, seed: int, dtype, device,
                      attn_implementation: str):
-        import copy
+        from .thinker import ThinkerDecoder, random_decoder
 
-        from .thinker import ThinkerDecoder
+        if checkpoint is None and not spec.is_tiny:  # --random-weights at the real sizes: no towers needed
+            from ....user_io.memory import check_fits
 
-        thinker, _ = _thinker(checkpoint, seed)
-        # A copy: the decoder is cast and moved without touching the towers the media path shares.
-        decoder = copy.deepcopy(ThinkerDecoder(thinker))
+            check_fits(spec.dims.parameter_count() * (4 + dtype.itemsize),
+                       f"{spec.name}'s random weights ({spec.dims.parameter_count() / 1e9:.2f} B parameters)",
+                       "use a machine with more memory, or the model's -tiny variant")
+            decoder = random_decoder(spec.dims, seed, attn_implementation=attn_implementation)
+            return decoder.to(device=device, dtype=dtype)
+        thinker, sources = _thinker(checkpoint, seed, dtype)
+        if checkpoint is not None:
+            log.info(f"loaded the decoder of {checkpoint}: {sources['thinker']}")
+        decoder = ThinkerDecoder(thinker)  # the towers are dropped with the thinker
         decoder.config._attn_implementation = attn_implementation
         return decoder.to(device=device, dtype=dtype).eval()
 

@@ -31,10 +31,12 @@ class ThinkerDecoder(nn.Module):
     checkpoint's `thinker.`-prefixed names without the prefix.
     """
 
-    def __init__(self, thinker: nn.Module):
+    def __init__(self, thinker: nn.Module | None = None, text_model: nn.Module | None = None,
+                 lm_head: nn.Module | None = None):
+        """From a whole thinker, or from its text model and lm_head alone (`random_decoder`)."""
         super().__init__()
-        self.model = thinker.model.language_model
-        self.lm_head = thinker.lm_head
+        self.model = text_model if thinker is None else thinker.model.language_model
+        self.lm_head = lm_head if thinker is None else thinker.lm_head
         self.config = self.model.config
 
     @property
@@ -65,3 +67,29 @@ def tiny_thinker(seed: int = 0, attn_implementation: str = "sdpa"):
     seed_decoder_weights(ThinkerDecoder(thinker), seed, TINY_STD)
     draw_weights((thinker.model.visual, thinker.model.audio_tower), seed=seed, std=TINY_STD)
     return thinker.eval()
+
+
+def random_decoder(dims: DecoderDims, seed: int = 0, std: float = 0.02,
+                   attn_implementation: str = "sdpa") -> ThinkerDecoder:
+    """A full-size thinker decoder of `dims` with seeded random weights and no towers (`build --random-weights`:
+    benchmarks and graph checks at the real sizes)."""
+    from transformers.models.qwen2_5_omni.configuration_qwen2_5_omni import Qwen2_5OmniTextConfig
+    from transformers.models.qwen2_5_omni.modeling_qwen2_5_omni import Qwen2_5OmniThinkerTextModel
+
+    config = Qwen2_5OmniTextConfig(
+        vocab_size=dims.vocab_size, hidden_size=dims.hidden_size, intermediate_size=dims.intermediate_size,
+        num_hidden_layers=dims.num_layers, num_attention_heads=dims.num_heads, num_key_value_heads=dims.num_kv_heads,
+        max_position_embeddings=dims.max_position_embeddings, rms_norm_eps=dims.rms_norm_eps,
+        rope_parameters={"rope_type": "default", "rope_theta": dims.rope_theta,
+                         "mrope_section": list(dims.mrope_section)},
+        tie_word_embeddings=dims.tie_word_embeddings)
+    config._attn_implementation = attn_implementation
+    with torch.device("meta"):  # no init cost: every parameter is drawn below
+        text_model = Qwen2_5OmniThinkerTextModel(config)
+        lm_head = nn.Linear(dims.hidden_size, dims.vocab_size, bias=False)
+    decoder = ThinkerDecoder(text_model=text_model.to_empty(device="cpu"), lm_head=lm_head.to_empty(device="cpu"))
+    decoder.model.rotary_emb = type(decoder.model.rotary_emb)(config=config)  # not a parameter: computed again
+    seed_decoder_weights(decoder, seed, std)
+    if dims.tie_word_embeddings:
+        decoder.lm_head.weight = decoder.model.embed_tokens.weight
+    return decoder.eval()

@@ -25,3 +25,22 @@ def test_weights_are_seeded():
     assert 0.08 < float(weight(first).detach().std()) < 0.12
     tower = lambda seed: next(tiny_thinker(seed).model.audio_tower.parameters())  # noqa: E731
     assert torch.equal(tower(0), tower(0))
+
+
+def test_a_random_full_size_decoder_has_the_specs_dims_and_three_position_rows():
+    """`build --random-weights` of a full-size Qwen2.5-Omni: the thinker's own text model at the spec's dims
+    (tiny dims here), no towers, seeded."""
+    import torch
+
+    from fastav_export.models.families.qwen2_5_omni.spec import TINY_DIMS
+    from fastav_export.models.families.qwen2_5_omni.thinker import random_decoder
+
+    first, again = random_decoder(TINY_DIMS, seed=1), random_decoder(TINY_DIMS, seed=1)
+    assert first.dims == TINY_DIMS
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
+    embeds = torch.randn(1, 4, TINY_DIMS.hidden_size)
+    same_rows = torch.arange(4).expand(3, 1, 4)
+    other_rows = same_rows.clone()
+    other_rows[1] = torch.tensor([0, 0, 1, 1])  # the height row alone differs: M-RoPE must see it
+    with torch.no_grad():
+        assert not torch.allclose(first(embeds, same_rows), first(embeds, other_rows))
