@@ -31,7 +31,7 @@ from ..errors import FastAVError
 from ..user_io.json_input import parse_json, read_json_file
 from ..user_io.memory import check_fits
 from .bin_weights import decoder_bin_files, read_bin_decoder
-from .registry import family_for_model_type
+from .registry import checkpoint_types, family_for_model_type
 from .snapshot_files import (  # noqa: F401  (LLM_PREFIXES, index_shards: part of this module's API)
     LLM_PREFIXES,
     duplicate_key,
@@ -85,7 +85,7 @@ def checkpoint_family(directory: str | Path) -> tuple[str, str]:
     if family is None:
         raise FastAVError(
             f"unsupported model_type {model_type!r} in {directory}/config.json: "
-            "fastav-export loads qwen2, videollama2_qwen2 and video_salmonn_2 checkpoints"
+            f"fastav-export loads {', '.join(checkpoint_types())} checkpoints"
         )
     return family, model_type
 

@@ -82,6 +82,11 @@ def register_checkpoint_type(model_type: str, family: str) -> None:
     _CHECKPOINT_TYPES[model_type] = family
 
 
+def checkpoint_types() -> list[str]:
+    """The config.json model_type values a checkpoint may have (plain Qwen2's and every family's)."""
+    return sorted(_CHECKPOINT_TYPES)
+
+
 def get_model_spec(name: str) -> ModelSpec:
     try:
         return _REGISTRY[name]
