@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
-from fastav_export.contract.layout import Segment, TokenLayout
+from fastav_export.contract.layout import TokenLayout
+from fastav_export.models.families.qwen2_5_omni.chunk_layout import OmniClip, omni_layout
 from fastav_export.models.families.qwen2_5_omni.tiny_config import TINY_TOKEN_IDS
 
 
@@ -35,37 +36,26 @@ def _audio_feature_frames(tokens: int) -> int:
 def thinker_prompt(thinker, batch: int = 1, text_before: int = 5, grids: int = 4, grid_hw: int = 4,
                    seconds_per_grid: float = 1.0, audio_tokens: int = 30, text_after: int = 5,
                    seed: int = 0) -> ThinkerPrompt:
-    """A prompt of `batch` rows sharing one layout: [text_before][bos x2][per chunk: video, audio][eos x2][text_after].
+    """A prompt of `batch` rows sharing one layout: [text_before][bos x2][per chunk: video, audio][eos x2][text_after]
+    (the family's `chunk_layout.omni_layout`), with the positions transformers' own `get_rope_index` gives it.
 
     grids: temporal video grids (each grid_hw/2 x grid_hw/2 tokens after the 2 x 2 merge),
     `seconds_per_grid` apart; audio_tokens: 25 per second. Text ids are random byte ids.
     """
-    config = thinker.config
-    rate = config.position_id_per_seconds
-    per_chunk = int(rate * config.seconds_per_chunk)
-    grid_tokens = (grid_hw // thinker.spatial_merge_size) ** 2
-    # Chunk of each grid and each audio token, as transformers splits them (by temporal position).
-    grid_chunks = [int(g * seconds_per_grid * rate) // per_chunk for g in range(grids)]
-    audio_chunks = [a // per_chunk for a in range(audio_tokens)]
+    clip = OmniClip(grids, grid_hw, grid_hw, seconds_per_grid, audio_tokens)
+    layout = omni_layout(clip, text_before + 2, 2 + text_after)  # the family's chunk rule
     ids = TINY_TOKEN_IDS
     generator = torch.Generator().manual_seed(seed)
     text = lambda n: torch.randint(0, 256, (n,), generator=generator).tolist()  # noqa: E731
+    media = {"video": ids["<|VIDEO|>"], "audio": ids["<|AUDIO|>"]}
     tokens = text(text_before) + [ids["<|vision_bos|>"], ids["<|audio_bos|>"]]
-    segments = [Segment("text", text_before + 2)]
-    for chunk in range(max(grid_chunks + audio_chunks) + 1):
-        for g in (g for g, c in enumerate(grid_chunks) if c == chunk):
-            tokens += [ids["<|VIDEO|>"]] * grid_tokens
-            segments.append(Segment("video", grid_tokens, g))
-        count = audio_chunks.count(chunk)
-        if count:
-            tokens += [ids["<|AUDIO|>"]] * count
-            segments.append(Segment("audio", count, chunk))
+    for segment in layout.segments[1:-1]:
+        tokens += [media[segment.kind]] * segment.length
     tokens += [ids["<|audio_eos|>"], ids["<|vision_eos|>"]] + text(text_after)
-    segments.append(Segment("text", 2 + text_after))
     input_ids = torch.tensor([tokens] * batch)
     # transformers counts videos and audios over the whole batch: one of each per row
     positions, deltas = thinker.model.get_rope_index(
         input_ids, video_grid_thw=torch.tensor([[grids, grid_hw, grid_hw]] * batch), use_audio_in_video=True,
         audio_seqlens=torch.tensor([_audio_feature_frames(audio_tokens)] * batch),
         second_per_grids=torch.tensor([seconds_per_grid] * batch))
-    return ThinkerPrompt(input_ids, TokenLayout(tuple(segments)), positions, deltas)
+    return ThinkerPrompt(input_ids, layout, positions, deltas)

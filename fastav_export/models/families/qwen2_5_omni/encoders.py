@@ -15,7 +15,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ...seeded_weights import draw_weights
 from .audio_tables import AUDIO_TABLE_NAMES, audio_graph_inputs
 from .packed_attention import packed_mask_attention_in
 from .vision_tables import VISION_TABLE_NAMES, vision_graph_inputs
@@ -92,18 +91,10 @@ def audio_export_sample(config) -> tuple[torch.Tensor, ...]:
     return tuple(torch.from_numpy(feeds[name]) for name in AUDIO_GRAPH_IO[0])
 
 
-def random_tiny_encoders(seed: int = 0, std: float = 0.1):
+def random_tiny_encoders(seed: int = 0):
     """(vision, audio): transformers' `Qwen2_5OmniVisionEncoder` and `Qwen2_5OmniAudioEncoder` at the tiny
-    thinker's sizes, eval mode, with seeded N(0, std) weights (`seeded_weights.draw_weights`)."""
-    from transformers.models.qwen2_5_omni.modeling_qwen2_5_omni import (
-        Qwen2_5OmniAudioEncoder,
-        Qwen2_5OmniVisionEncoder,
-    )
+    thinker's sizes, eval mode: the towers of `thinker.tiny_thinker(seed)`, the ones `qwen2.5-omni-tiny` runs."""
+    from .thinker import tiny_thinker
 
-    from .tiny_config import tiny_thinker_config
-
-    config = tiny_thinker_config()
-    vision = Qwen2_5OmniVisionEncoder._from_config(config.vision_config)
-    audio = Qwen2_5OmniAudioEncoder._from_config(config.audio_config)
-    draw_weights((vision, audio), seed, std)
-    return vision.eval(), audio.eval()
+    towers = tiny_thinker(seed).model
+    return towers.visual.eval(), towers.audio_tower.eval()
