@@ -44,6 +44,7 @@ import numpy as np
 from fastav_export.cli.arg_types import non_negative_int, positive_int
 from fastav_export.runtime.bench import Round, Series, format_stats
 from fastav_export.testing.models import MID_SIZE
+from mid_size import build_mid_engine, mid_size_layout, mid_size_model
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = ("fastav dense", "fastav positional", "fastav rollout", "transformers", "onnxruntime-genai")
@@ -52,34 +53,26 @@ DENSE_PEERS = ("transformers", "onnxruntime-genai")
 
 # ---- setup (parent) -------------------------------------------------------------------
 
-def _layout():
-    from fastav_export.models import get_model_spec
-
-    return get_model_spec("videollama2").default_layout()
-
-
 def prepare(work: Path, decode_steps: int, log) -> None:
     """The checkpoint, the inputs, the fastav engines and the genai graph, each built once."""
     import torch
 
     from fastav_export.contract.synthetic_inputs import synthetic_embeds
-    from fastav_export.models.model_factory import random_qwen2
 
     work.mkdir(parents=True, exist_ok=True)
     checkpoint = work / "checkpoint"
-    dims = MID_SIZE
-    model = random_qwen2(dims, seed=0, std=0.02)
+    model = mid_size_model()
     if not (checkpoint / "config.json").is_file():
         log(f"writing the mid-size checkpoint to {checkpoint}")
         model.save_pretrained(checkpoint)
         _write_tokenizer(checkpoint)  # genai's builder reads one; its ids are never used here
-    layout = _layout()
+    layout = mid_size_layout()
     embeds_path = work / "embeds.npy"
     if not embeds_path.is_file():
         with torch.no_grad():
             np.save(embeds_path, synthetic_embeds(model.model.embed_tokens.weight, layout, 1, seed=0).numpy())
     for policy in ("positional", "rollout"):
-        _build_fastav(model, dims, layout, policy, work / f"fastav-{policy}", decode_steps, log)
+        build_mid_engine(model, layout, policy, work / f"fastav-{policy}", decode_steps + 1, log)
     genai = work / "genai"
     if not (genai / "model.onnx").is_file():
         log(f"building the onnxruntime-genai graph into {genai}")
@@ -101,26 +94,6 @@ def _write_tokenizer(directory: Path) -> None:
     special = "<|endoftext|>"
     PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token=special, pad_token=special,
                             bos_token=special).save_pretrained(directory)
-
-
-def _build_fastav(model, dims, layout, policy: str, out: Path, decode_steps: int, log) -> None:
-    from fastav_export.engine.build import build_engine
-    from fastav_export.engine.manifest import FORMAT_VERSION, MANIFEST
-    from fastav_export.models import get_model_spec
-
-    manifest = out / MANIFEST
-    if manifest.is_file():
-        built = json.loads(manifest.read_text())
-        if (built.get("format_version") == FORMAT_VERSION
-                and built["limits"]["max_new_tokens"] >= decode_steps + 1):
-            return
-    config = replace(get_model_spec("videollama2").preset, global_policy=policy).resolve(dims.num_layers)
-    log(f"building the fastav {policy} engine into {out}")
-    started = time.perf_counter()
-    build_engine(model, model_name="videollama2-mid", source={"kind": "random", "seed": 0}, dims=dims,
-                 precision="fp32", layout=layout, config=config, max_tokens=layout.n_tokens,
-                 max_new_tokens=decode_steps + 1, out=out)
-    log(f"  built in {time.perf_counter() - started:.1f} s")
 
 
 # ---- workers: one variant each, driven over stdin/stdout -------------------------------
@@ -331,7 +304,7 @@ def main() -> None:
         for w in workers.values():
             w.close()
 
-    layout = _layout()
+    layout = mid_size_layout()
     print(f"model: mid-size random Qwen2 (hidden 512, 8 layers, FFN 1536, 8/2 heads), fp32, CPU, "
           f"{args.threads} threads per variant; input: {layout.describe()}, batch 1")
     print(f"rounds: {args.warmup} warm-up + {args.rounds} timed, {args.decode_steps} decode steps each, "

@@ -18,6 +18,8 @@ PACKAGES = {
     "tritonclient": ("tritonclient", "`pip install fastav-export[triton]`"),
     "onnxruntime": ("ONNX Runtime", "`pip install onnxruntime` (or onnxruntime-gpu)"),  # core, but users swap it
     "onnxruntime_genai": ("onnxruntime-genai", "`pip install fastav-export[bench]`"),
+    "fastapi": ("FastAPI", "`pip install fastav-export[openai]`"),
+    "uvicorn": ("uvicorn", "`pip install fastav-export[openai]`"),
 }
 
 

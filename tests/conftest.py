@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -39,7 +41,16 @@ def tiny_name(request) -> str:
 def tiny_engine(tmp_path_factory):
     """tiny_engine(name, precision="fp32", rollout=True, export_only=False, backend="ort", flavour=None,
     media=False) -> manifest, built once per session (tests must not modify the directory: copy it first).
-    flavour None: the backend's default (graph_io.DEFAULT_FLAVOUR); media: with encoders and tokenizer."""
+    flavour None: the backend's default (graph_io.DEFAULT_FLAVOUR); media: with encoders and tokenizer.
+
+    Under pytest-xdist the workers share the builds: each engine is built once, by whichever worker
+    asks first, into the directory all workers' temporary directories sit in, under a file lock."""
+    from filelock import FileLock
+
+    from fastav_export.engine.manifest import load_engine_dir
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    shared = tmp_path_factory.getbasetemp().parent if worker else tmp_path_factory.getbasetemp()
     built = {}
 
     def make(name: str, precision: str = "fp32", rollout: bool = True, export_only: bool = False,
@@ -50,9 +61,17 @@ def tiny_engine(tmp_path_factory):
         key = (name, precision, rollout, export_only, backend, flavour, media)
         if key not in built:
             # named like `fastav-export build` names it (the served model's default name)
-            out = tmp_path_factory.mktemp(f"engines-{backend}") / f"{name}-{precision}"
-            built[key] = build_tiny_engine(out, name, precision, rollout, export_only, backend=backend,
-                                           flavour=flavour, media=media)
+            variant = "-".join(str(part) for part in (backend, flavour, rollout, export_only, media))
+            out = shared / "tiny-engines" / variant / f"{name}-{precision}"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with FileLock(str(out.parent / f"{out.name}.lock")):
+                done = out.parent / f"{out.name}.built"
+                if done.is_file():
+                    built[key] = load_engine_dir(out, verify=False)
+                else:
+                    built[key] = build_tiny_engine(out, name, precision, rollout, export_only, backend=backend,
+                                                   flavour=flavour, media=media)
+                    done.touch()
         return built[key]
 
     return make

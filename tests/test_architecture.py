@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # Extras and GPU-only packages: none may be needed to import the package or print --help.
 OPTIONAL = ("tensorrt", "polygraphy", "tritonclient", "onnxruntime_genai", "hypothesis", "importlinter", "pycuda",
-            "matplotlib")
+            "matplotlib", "fastapi", "starlette", "uvicorn", "openai")
 
 
 def test_layers_and_no_import_cycles():

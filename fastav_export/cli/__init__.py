@@ -22,6 +22,8 @@ COMMANDS = {
     "bench": ("fastav_export.cli.bench_command", "time an engine's prefill and decode, pruned vs dense"),
     "compare": ("fastav_export.cli.compare_command", "check an engine against a reference with Polygraphy"),
     "triton": ("fastav_export.cli.triton_command", "render a Triton Inference Server model repository for an engine"),
+    "serve-openai": ("fastav_export.cli.serve_openai_command",
+                     "serve an OpenAI-compatible chat API in front of a running tritonserver"),
     "calibrate": ("fastav_export.cli.calibrate_command", "derive a positional pruning preset from attention rollout"),
     "sample-clip": ("fastav_export.cli.sample_clip_command", "write a sample video clip (moving colours, 440 Hz tone)"),
 }
@@ -38,6 +40,7 @@ EPILOG = """examples:
   fastav-export bench engines/videollama2-tiny-fp32 --json bench.json
   fastav-export compare engines/videollama2-tiny-fp32 --against torch
   fastav-export triton engines/videollama2-tiny-fp32 --out model_repository
+  fastav-export serve-openai --triton localhost:8001 --model videollama2-tiny-fp32
   fastav-export calibrate --model videollama2-tiny --samples samples/ --out preset.json
 """
 

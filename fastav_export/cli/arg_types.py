@@ -38,6 +38,17 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def positive_float(text: str) -> float:
+    """A finite number > 0 (sizes such as a memory budget in MiB)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number > 0")
+    return value
+
+
 def seed(text: str) -> int:
     value = _int(text)
     if not 0 <= value <= MAX_SEED:
@@ -100,4 +111,22 @@ def utf8_text(text: str) -> str:
     except UnicodeEncodeError as exc:
         raise argparse.ArgumentTypeError(f"the text is not valid UTF-8 (byte {exc.start} of it cannot be decoded): "
                                          "pass UTF-8 text") from None
+    return text
+
+
+def port_number(text: str) -> int:
+    """A TCP port to listen on: 0 (any free port) to 65535."""
+    value = _int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a TCP port: give 0..65535")
+    return value
+
+
+def host_port(text: str) -> str:
+    """HOST:PORT of a server to connect to (`[::1]:8001` for an IPv6 address), port 1..65535; returned as given."""
+    host, separator, port = text.rpartition(":")
+    bracketed = host.startswith("[") and host.endswith("]")
+    if not separator or not host or any(c.isspace() for c in text) or (":" in host and not bracketed) \
+            or not (port.isascii() and port.isdigit() and len(port) <= 5) or not 1 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT (e.g. localhost:8001, [::1]:8001), port 1..65535")
     return text

@@ -135,8 +135,11 @@ def main(args) -> int:
     if max_tokens + args.max_new_tokens > dims.max_position_embeddings:
         raise FastAVError(f"--max-new-tokens {args.max_new_tokens} must fit the model's "
                           f"{dims.max_position_embeddings} positions with {max_tokens} prompt tokens")
-    name = Path(args.checkpoint).resolve().name if args.checkpoint else spec.name
-    out = args.out or default_engine_dir(name, precision)
+    # The engine records the model it is (placeholder id, family, presets follow from it); a checkpoint's
+    # directory name only names the default output directory.
+    name = spec.name
+    out = args.out or default_engine_dir(Path(args.checkpoint).resolve().name if args.checkpoint else name,
+                                         precision)
     check_replaced_dir(args, "--out", out)  # a build replaces `out` whole
     check_target(out)
     if args.timing_cache is not None and args.timing_cache.is_dir():

@@ -15,11 +15,11 @@ import logging
 import shlex
 from pathlib import Path
 
-from .arg_types import non_negative_int, positive_int
+from .arg_types import non_negative_int, positive_float, positive_int
 
 EXAMPLES = """examples:
   fastav-export triton engines/videollama2-tiny-fp32 --out model_repository
-  fastav-export triton engines/videollama2-fp16 --out model_repository --name videollama2 --instances 2
+  fastav-export triton engines/videollama2-fp16 --out model_repository --name videollama2 --kv-budget-mib 4096
   python -m fastav_export.serving.tritonserver --model-repository model_repository
 """
 
@@ -42,7 +42,17 @@ def add_arguments(parser) -> None:
     parser.add_argument("--mm-dtype", choices=("fp32", "fp16"),
                         help="type of mm_embeds requests send (default: fp16 for fp16/bf16 engines, else fp32)")
     parser.add_argument("--threads", type=non_negative_int, default=0,
-                        help="ONNX Runtime intra-op threads per instance (default 0: all cores)")
+                        help="ONNX Runtime intra-op threads per instance (default 0: the machine's cores divided "
+                             "by --instances, so instances do not oversubscribe them)")
+    parser.add_argument("--kv-budget-mib", type=positive_float, default=1024.0, metavar="MIB",
+                        help="KV memory each instance's decode batch may hold (default 1024); a request that "
+                             "cannot fit alone is refused, others wait for room")
+    parser.add_argument("--max-queue", type=non_negative_int, default=64,
+                        help="requests per instance that may wait for KV room; more are refused as server busy "
+                             "(default 64)")
+    parser.add_argument("--media-workers", type=positive_int, default=2,
+                        help="threads per instance that decode and encode media requests while others decode "
+                             "(default 2)")
 
 
 def main(args) -> int:
@@ -62,6 +72,9 @@ def main(args) -> int:
         placeholder_id=placeholder_id_for(manifest.model) if args.placeholder_id is None else args.placeholder_id,
         mm_dtype=args.mm_dtype or ("fp32" if manifest.precision == "fp32" else "fp16"),
         threads=args.threads,
+        kv_budget_mib=args.kv_budget_mib,
+        max_queue=args.max_queue,
+        media_workers=args.media_workers,
     )
     models = render_repository(manifest, args.out, settings)
     print(f"wrote {args.out}: models {', '.join(models)} serving {manifest.model} ({manifest.precision}) "

@@ -35,8 +35,8 @@ from ..media.settings import AudioSettings, VideoSettings
 from ..user_io.json_input import read_json_file
 
 FORMAT = "fastav-engine"
-FORMAT_VERSION = 2  # 2: fused-attention graphs with the cuts inside, a graph flavour, no ort/ copies,
-#    and the manifest carries the sha256 of its own content
+FORMAT_VERSION = 3  # 2: fused-attention graphs with the cuts inside, a graph flavour, no ort/ copies,
+#    and the manifest carries the sha256 of its own content; 3: past_length [B], one per row (ragged batches)
 MANIFEST = "config.json"
 INTEGRITY = "manifest_sha256"
 REBUILD = "rebuild it with `fastav-export build`"
@@ -456,6 +456,10 @@ def _validate_manifest(data) -> None:
     limits the model's positions, the graphs are the ones the split at K over L layers
     produces, and every file a graph or backend names is hashed in `files`."""
     _check(data, MANIFEST_SCHEMA, "")
+    unknown = sorted(set(data.get("backends", {})) - set(BACKEND_SCHEMAS))
+    if unknown:
+        _fail("backends", f"name {', '.join(map(repr, unknown))}, which is not an engine backend "
+                          f"({', '.join(BACKEND_SCHEMAS)})")
     dims = _dims(data["dims"])
     try:
         layout = TokenLayout.from_json(data["layout"])

@@ -44,31 +44,37 @@ def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:
 def cached_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, past_key: torch.Tensor,
                      past_value: torch.Tensor, past_length: torch.Tensor, num_heads: int, kv_heads: int,
                      scale: float, in_place: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Causal attention of q new tokens over the first `past_length` past entries and themselves.
+    """Causal attention of q new tokens over each row's first `past_length[b]` past entries and themselves.
 
     query [B, q, H*hd], key/value [B, q, Hkv*hd] (after RoPE); past_key/value [B, Hkv, P, hd]
-    (the layer's buffer; entries at or beyond past_length are ignored); past_length [] int64.
+    (the layer's buffer; a row's entries at or beyond its past_length are ignored);
+    past_length [B] int64, one length per row (rows of a batch may hold different requests).
     Returns (output [B, q, H*hd], present_key, present_value):
-      in_place: the buffer [B, Hkv, P, hd] with the new entries at past_length (entries past
-                the new ones zero here; in the runtime the buffer itself is written);
+      in_place: the buffer [B, Hkv, max(P, past + q), hd] with each row's new entries at its
+                past_length (entries past the new ones zero here; in the runtime the buffer
+                itself is written);
       else:     the new entries [B, Hkv, q, hd] only.
     """
-    past = int(past_length)
     q, k, v = _heads(query, num_heads), _heads(key, kv_heads), _heads(value, kv_heads)
-    keys = torch.cat((past_key[:, :, :past], k), dim=2)
-    values = torch.cat((past_value[:, :, :past], v), dim=2)
-    q_len = query.shape[1]
-    causal = torch.ones(q_len, past + q_len, dtype=torch.bool, device=query.device).tril(past)
-    out = torch.nn.functional.scaled_dot_product_attention(q.float(), keys.float(), values.float(), attn_mask=causal,
-                                                           scale=scale, enable_gqa=True)
-    out = out.to(query.dtype).transpose(1, 2).reshape(query.shape)
+    batch, q_len = query.shape[:2]
+    lengths = [int(n) for n in past_length.reshape(-1).expand(batch)]
+    rows, present_rows = [], []
+    for b, past in enumerate(lengths):
+        keys = torch.cat((past_key[b:b + 1, :, :past], k[b:b + 1]), dim=2)
+        values = torch.cat((past_value[b:b + 1, :, :past], v[b:b + 1]), dim=2)
+        causal = torch.ones(q_len, past + q_len, dtype=torch.bool, device=query.device).tril(past)
+        rows.append(torch.nn.functional.scaled_dot_product_attention(
+            q[b:b + 1].float(), keys.float(), values.float(), attn_mask=causal, scale=scale, enable_gqa=True))
+        present_rows.append((keys, values))
+    out = torch.cat(rows).to(query.dtype).transpose(1, 2).reshape(query.shape)
     if not in_place:
         return out, k.contiguous(), v.contiguous()
     present = []
-    for buffer, entries in ((past_key, keys), (past_value, values)):
-        batch, heads, capacity, head_dim = buffer.shape
-        written = buffer.new_zeros(batch, heads, max(capacity, past + q_len), head_dim)
-        written[:, :, :past + q_len] = entries
+    for i, buffer in enumerate((past_key, past_value)):
+        _, heads, capacity, head_dim = buffer.shape
+        written = buffer.new_zeros(batch, heads, max([capacity, *(n + q_len for n in lengths)]), head_dim)
+        for b, past in enumerate(lengths):
+            written[b, :, :past + q_len] = present_rows[b][i][0]
         present.append(written)
     return out, present[0], present[1]
 
@@ -198,12 +204,13 @@ def translation_table(flavour: str, rollout_block: int) -> dict:
 
     def contrib_attention(query, key, value, past_key, past_value, past_length, num_heads: int, kv_heads: int,
                           scale: float, in_place: bool):
-        # GroupQueryAttention: seqlens_k is the index of each row's last entry, total the entry count;
-        # with past and present bound to one buffer it writes the new entries at past_length.
+        # GroupQueryAttention: seqlens_k [B] is the index of each row's last entry, total the longest
+        # row's entry count; with past and present bound to one buffer it writes each row's new
+        # entries at that row's past_length.
         total = op.Add(past_length, op.Squeeze(op.Shape(query, start=1, end=2)))
-        seqlens = op.Cast(op.Expand(op.Sub(total, op.Constant(value_int=1)), op.Shape(query, start=0, end=1)),
-                          to=int32)
-        return msft.GroupQueryAttention(query, key, value, past_key, past_value, seqlens, op.Cast(total, to=int32),
+        seqlens = op.Cast(op.Sub(total, op.Constant(value_int=1)), to=int32)
+        longest = op.ReduceMax(total, keepdims=0)
+        return msft.GroupQueryAttention(query, key, value, past_key, past_value, seqlens, op.Cast(longest, to=int32),
                                         num_heads=num_heads, kv_num_heads=kv_heads, scale=scale, _num_outputs=3)
 
     def standard_attention(query, key, value, past_key, past_value, past_length, num_heads: int, kv_heads: int,
@@ -213,7 +220,7 @@ def translation_table(flavour: str, rollout_block: int) -> dict:
 
         k, v = heads(key, kv_heads), heads(value, kv_heads)
         keys, values = op.Concat(past_key, k, axis=2), op.Concat(past_value, v, axis=2)
-        # mask [q, P + q]: valid past entries, then the new tokens causally.
+        # mask [B, 1, q, P + q]: each row's valid past entries, then the new tokens causally.
         zero, one = op.Constant(value_int=0), op.Constant(value_int=1)
         q_len = op.Squeeze(op.Shape(query, start=1, end=2))
         past_slots = op.Squeeze(op.Shape(past_key, start=2, end=3))
@@ -221,7 +228,8 @@ def translation_table(flavour: str, rollout_block: int) -> dict:
         cols = op.Range(zero, op.Add(past_slots, q_len), one)
         new_col = op.Sub(cols, past_slots)
         causal = op.And(op.GreaterOrEqual(new_col, zero), op.LessOrEqual(new_col, rows))
-        mask = op.Or(op.Less(cols, past_length), causal)
+        row_lengths = op.Reshape(past_length, op.Constant(value_ints=[-1, 1, 1, 1]))
+        mask = op.Or(op.Less(cols, row_lengths), causal)
         # Only the first output is used; `onnx_graphs` drops the others from the node, because
         # TensorRT's importer takes single-output Attention nodes only.
         out = op.Attention(heads(query, num_heads), keys, values, mask, scale=scale)[0]

@@ -19,7 +19,7 @@ and projection modules), with these FastAV-specific changes:
   layers' queries and keys (`custom_ops.rollout_step`), never from attention maps.
 
 Shapes: B batch, q new tokens, P past entries (the whole buffer; entries at or beyond
-`past_length` are ignored), H query heads, Hkv key/value heads, hd head size,
+each row's `past_length` are ignored), H query heads, Hkv key/value heads, hd head size,
 D hidden size; C candidates, M protected tokens and k kept candidates at a cut.
 """
 
@@ -156,7 +156,7 @@ class DecoderLayerGraph(nn.Module):
 class PrePruneGraph(nn.Module):
     """Layers 0..K-1 on all tokens, with the global cut inside layer K-1.
 
-    forward(inputs_embeds [B, N, D], position_ids [B, N] or [3, B, N] (M-RoPE), past_length [] int64,
+    forward(inputs_embeds [B, N, D], position_ids [B, N] or [3, B, N] (M-RoPE), past_length [B] int64,
             past: K pairs (key, value) [B, Hkv, P, hd],
             candidates [B, C], protected [B, M], keep [k] (the global cut's TopKGather inputs),
             rollout_weights [N] fp32, rollout_alpha [] fp32, rollout_enabled [] bool (rollout graphs only))
@@ -214,7 +214,7 @@ class PrePruneGraph(nn.Module):
 class PostLayerGraph(nn.Module):
     """Layer l >= K on the kept tokens; the fine cut inside it (or, for the last layer, the logits).
 
-    forward(hidden_states [B, q, D], position_ids [B, q] or [3, B, q] (M-RoPE), past_length [] int64,
+    forward(hidden_states [B, q, D], position_ids [B, q] or [3, B, q] (M-RoPE), past_length [B] int64,
             past_key / past_value [B, Hkv, P, hd], candidates [B, C], protected [B, M], keep [k])
       -> layer_output [B, M + k, D], kept_index [B, M + k], kept_position_ids [B, M + k] (or [3, B, M + k]),
          present key, present value, last_query_scores [B, q] fp32

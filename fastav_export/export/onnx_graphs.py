@@ -153,7 +153,7 @@ def export_graphs(model, out_dir: Path, global_layer: int, rollout: bool, flavou
     token_ids = torch.arange(_NEW).expand(_BATCH, _NEW).contiguous()
     rows = DecoderDims.from_qwen2_config(cfg).position_rows
     positions = default_positions(_BATCH, _NEW, rows).contiguous()
-    past_length = torch.tensor(0, dtype=torch.int64)
+    past_length = torch.zeros(_BATCH, dtype=torch.int64)  # one past length per row
     token_dims = {0: batch, 1: new}
     position_dims = token_dims if rows == 1 else {1: batch, 2: new}
     kv_dims = ({0: batch, 2: past}, {0: batch, 2: past})
@@ -169,7 +169,7 @@ def export_graphs(model, out_dir: Path, global_layer: int, rollout: bool, flavou
         pre = PrePruneGraph(model, global_layer, rollout, in_place).eval()
         pasts = [_sample_past(model, dtype) for _ in range(global_layer)]
         args = [hidden, positions, past_length, pasts, *cut_args]
-        shapes = [token_dims, position_dims, None, [kv_dims] * global_layer, *cut_dims]
+        shapes = [token_dims, position_dims, {0: batch}, [kv_dims] * global_layer, *cut_dims]
         if rollout:
             args += [torch.full((_NEW,), 1.0 / _NEW), torch.tensor(0.5), torch.tensor(True)]
             shapes += [{0: new}, None, None]
@@ -182,7 +182,7 @@ def export_graphs(model, out_dir: Path, global_layer: int, rollout: bool, flavou
             final = layer == num_layers - 1
             module = PostLayerGraph(model, layer, final, in_place).eval()
             args = (hidden, positions, past_length, *_sample_past(model, dtype))
-            shapes = (token_dims, position_dims, None, *kv_dims)
+            shapes = (token_dims, position_dims, {0: batch}, *kv_dims)
             if not final:
                 args, shapes = (*args, *cut_args), (*shapes, *cut_dims)
             graphs.append(_export(module, args, shapes, name, *graph_io.post_io(layer, final), out_dir,

@@ -34,6 +34,7 @@ construction.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Protocol
 
 import torch
@@ -70,6 +71,15 @@ class GraphRunner(Protocol):
         ...
 
 
+@dataclass
+class DecodeState:
+    """A prefilled request, ready to decode: its KV buffers (batch B) and next positions
+    ([B, 1], or [3, B, 1] for M-RoPE)."""
+
+    kv: PerLayerKVCache
+    next_position: torch.Tensor
+
+
 class GraphPipeline(Closing):
     """prefill / decode / embed / schedule over `graphs` (same interface as `TorchReference`)."""
 
@@ -93,8 +103,9 @@ class GraphPipeline(Closing):
     def _empty(self, shape, dtype=None) -> torch.Tensor:
         return torch.empty(shape, dtype=dtype or self.dtype, device=self.device)
 
-    def _scalar(self, value: int) -> torch.Tensor:
-        return torch.tensor(value, dtype=torch.int64, device=self.device)
+    def _lengths(self, batch: int, value: int) -> torch.Tensor:
+        """past_length [B]: one length per row (every row of one prefill has the same)."""
+        return torch.full((batch,), value, dtype=torch.int64, device=self.device)
 
     def _prefill_kv(self, layers, batch: int, new: int) -> tuple[dict, dict]:
         """(past inputs, present outputs) of `layers` in prefill (see the module docstring):
@@ -159,7 +170,7 @@ class GraphPipeline(Closing):
         outputs.update(extra_outputs)
         self.graphs.run(graph_io.PRE,
                         {"inputs_embeds": hidden, "position_ids": positions,
-                         "past_length": self._scalar(self.kv[0].length), **past, **cut, **extra_inputs},
+                         "past_length": self._lengths(batch, self.kv[0].length), **past, **cut, **extra_inputs},
                         outputs)
         self._store(outputs, layers, new)
         return outputs
@@ -177,7 +188,7 @@ class GraphPipeline(Closing):
         outputs.update(present)
         self.graphs.run(graph_io.post(layer),
                         {"hidden_states": hidden, "position_ids": positions,
-                         "past_length": self._scalar(self.kv[layer].length), **past, **(cut or {})},
+                         "past_length": self._lengths(batch, self.kv[layer].length), **past, **(cut or {})},
                         outputs)
         self._store(outputs, [layer], new)
         return outputs
@@ -259,8 +270,32 @@ class GraphPipeline(Closing):
         self.check_decode()
         ids = torch.as_tensor(token_ids).reshape(-1, 1)
         if self._decode_step is None:
-            self._decode_step = DecodeStep(self, ids.shape[0])
-        return self._decode_step(ids)
+            self._decode_step = self._new_decode_step(ids.shape[0])
+        logits = self._decode_step(ids, self._next_position, self._past_lengths())
+        self._account_step()
+        return logits
+
+    def _new_decode_step(self, batch: int) -> "DecodeStep":
+        return DecodeStep(self.manifest, self.graphs, self.K, [tuple(buffer) for buffer in self.kv.buffers], batch)
+
+    def _past_lengths(self) -> list[int]:
+        """Every row's past length per layer (the rows of one prefill share them)."""
+        return self.kv.lengths()
+
+    def _account_step(self) -> None:
+        """A decode step wrote one entry per layer: the lengths and the next position move on."""
+        for buffer in self.kv.buffers:
+            buffer.advance(1)
+        self._next_position = self._next_position + 1
+
+    def hand_over(self) -> "DecodeState":
+        """This request's decoding state after `prefill` (its KV buffers and next position), now the
+        caller's: the pipeline forgets it, so its next prefill cannot touch it."""
+        if self.kv is None:
+            raise RuntimeError("hand_over() before prefill()")
+        state = DecodeState(self.kv, self._next_position)
+        self.kv, self._decode_step = None, None
+        return state
 
     # ---- lifetime -----------------------------------------------------------------
     owns_graphs = False  # True when this pipeline opened its runner itself (nobody else shares it)
@@ -279,69 +314,88 @@ class GraphPipeline(Closing):
 
 
 class DecodeStep:
-    """One decode step (embed, pre, post_K..post_{L-1}) over tensors allocated once.
+    """One decode step (embed, pre, post_K..post_{L-1}) for `batch` rows over tensors allocated once.
 
-    Built after a prefill for its buffers and batch; every graph call is prepared once.
-    Per step only the token ids, the position, the past lengths and (append-mode graphs)
-    the slots where new keys/values go change, all in place, so a backend can also
-    replay the whole step as a CUDA graph (`calls` then `write_new_entries`).
+    buffers: per layer (keys, values) [B, Hkv, C_l, hd], the rows' KV. Rows may belong to
+    different requests (`ragged_batch.RaggedDecodeBatch`): each comes with its own position
+    and its own past length per layer, so a row attends over exactly its own entries.
+    Every graph call is prepared once; per step only the token ids, the positions, the past
+    lengths and (append-mode graphs) the slots where new keys/values go change, all in
+    place, so a backend can also replay the whole step as a CUDA graph (`update`, then
+    `run_graphs` captured once). The caller accounts for the step (lengths and positions + 1).
     """
 
-    def __init__(self, pipeline: GraphPipeline, batch: int):
-        p = self.pipeline = pipeline
-        device, D, K, L = p.device, p.manifest.dims.hidden_size, p.K, p.num_layers
+    def __init__(self, manifest: EngineManifest, graphs: GraphRunner, global_layer: int,
+                 buffers, batch: int):
+        dims = manifest.dims
+        self.graphs, self.buffers, self.K, L = graphs, list(buffers), global_layer, dims.num_layers
+        self.in_place_kv = graph_io.IN_PLACE_KV[manifest.flavour]
+        device, dtype, D = graphs.device, graphs.dtype, dims.hidden_size
         long = {"dtype": torch.int64, "device": device}
+        rows = dims.position_rows
+        self._position_shape = (batch, 1) if rows == 1 else (rows, batch, 1)
         self.ids = torch.zeros((batch, 1), **long)
-        self.position = torch.zeros(p._positions_shape(batch, 1), **long)
-        # past_length of the pre graph (layers 0..K-1 share one length) and of each post layer
-        self.lengths = {layer: torch.zeros((), **long) for layer in [0, *range(K, L)]}
+        self.position = torch.zeros(self._position_shape, **long)
+        # past_length [B] of the pre graph (layers 0..K-1 share one length per row) and of each post layer
+        self.lengths = {layer: torch.zeros(batch, **long) for layer in [0, *range(self.K, L)]}
+        self._rows = torch.arange(batch, device=device)
         keep_all = {"candidates": torch.zeros((batch, 0), **long), "protected": torch.zeros((batch, 1), **long),
                     "keep": torch.zeros(0, **long)}
-        self.hidden = [p._empty((batch, 1, D)) for _ in range(L - K + 2)]
-        self.logits = p._empty((batch, p.manifest.dims.vocab_size), torch.float32)
-        self.new_entries: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # append mode: layer -> (key, value)
-        rollout = p._rollout_inputs(torch.ones(1, dtype=torch.float32), False) if p.manifest.rollout else {}
 
-        run = p.graphs.prepare
+        def empty(shape, kind=dtype):
+            return torch.empty(shape, dtype=kind, device=device)
+
+        def cut_scratch() -> dict:
+            return {"kept_index": empty((batch, 1), torch.int64),
+                    "kept_position_ids": empty(self._position_shape, torch.int64)}
+
+        self.hidden = [empty((batch, 1, D)) for _ in range(L - self.K + 2)]
+        self.logits = empty((batch, dims.vocab_size), torch.float32)
+        self.new_entries: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # append mode: layer -> (key, value)
+        rollout = ({"rollout_weights": torch.ones(1, dtype=torch.float32, device=device),
+                    "rollout_alpha": torch.zeros((), dtype=torch.float32, device=device),
+                    "rollout_enabled": torch.tensor(False, device=device)} if manifest.rollout else {})
+
+        def kv(layers) -> tuple[dict, dict]:
+            inputs, outputs = {}, {}
+            for layer in layers:
+                present = self.buffers[layer]
+                if not self.in_place_kv:
+                    present = tuple(empty((batch, dims.num_kv_heads, 1, dims.head_size)) for _ in range(2))
+                    self.new_entries[layer] = present
+                inputs.update(zip(graph_io.past(layer), self.buffers[layer], strict=True))
+                outputs.update(zip(graph_io.present(layer), present, strict=True))
+            return inputs, outputs
+
+        run = graphs.prepare
         self.calls = [run(graph_io.EMBED, {"input_ids": self.ids}, {"inputs_embeds": self.hidden[0]})]
-        past, present = self._kv(range(K), batch)
+        past, present = kv(range(self.K))
         self.calls.append(run(graph_io.PRE,
                               {"inputs_embeds": self.hidden[0], "position_ids": self.position,
                                "past_length": self.lengths[0], **past, **keep_all, **rollout},
-                              {"hidden_states": self.hidden[1], **self._cut_scratch(batch), **present}))
-        for i, layer in enumerate(range(K, L)):
-            past, present = self._kv([layer], batch)
+                              {"hidden_states": self.hidden[1], **cut_scratch(), **present}))
+        for i, layer in enumerate(range(self.K, L)):
+            past, present = kv([layer])
             head = ({"logits": self.logits} if layer == L - 1 else
-                    {"layer_output": self.hidden[i + 2], **self._cut_scratch(batch),
-                     "last_query_scores": p._empty((batch, 1), torch.float32)})
+                    {"layer_output": self.hidden[i + 2], **cut_scratch(),
+                     "last_query_scores": empty((batch, 1), torch.float32)})
             self.calls.append(run(graph_io.post(layer),
                                   {"hidden_states": self.hidden[i + 1], "position_ids": self.position,
-                                   "past_length": self.lengths[layer], **past, **({} if layer == L - 1 else keep_all)},
+                                   "past_length": self.lengths[layer], **past,
+                                   **({} if layer == L - 1 else keep_all)},
                                   {**head, **present}))
 
-    def _kv(self, layers, batch: int) -> tuple[dict, dict]:
-        p, inputs, outputs = self.pipeline, {}, {}
-        for layer in layers:
-            present = p.kv[layer]
-            if not p.in_place_kv:
-                present = tuple(p._empty((batch, p.kv_heads, 1, p.head_dim)) for _ in range(2))
-                self.new_entries[layer] = present
-            inputs.update(zip(graph_io.past(layer), p.kv[layer], strict=True))
-            outputs.update(zip(graph_io.present(layer), present, strict=True))
-        return inputs, outputs
-
-    def _cut_scratch(self, batch: int) -> dict:
-        long = torch.int64
-        return {"kept_index": self.pipeline._empty((batch, 1), long),
-                "kept_position_ids": self.pipeline._empty(self.pipeline._positions_shape(batch, 1), long)}
-
-    def update(self, token_ids: torch.Tensor) -> None:
-        """Set this step's token ids, position and past lengths (in place)."""
-        p = self.pipeline
+    def update(self, token_ids: torch.Tensor, positions: torch.Tensor, lengths) -> None:
+        """Set this step's inputs in place: token_ids [B, 1]; positions [B, 1] (or [3, B, 1]), each
+        row's position; lengths: per layer, each row's past length ([B] tensor, or one int for all)."""
         self.ids.copy_(token_ids)
-        self.position.copy_(p._next_position)
+        self.position.copy_(positions)
         for layer, length in self.lengths.items():
-            length.fill_(p.kv[layer].length)
+            given = lengths[layer]
+            if isinstance(given, int):
+                length.fill_(given)
+            else:
+                length.copy_(given)
 
     def run_graphs(self) -> None:
         """Every graph of the step, then (append mode) the new entries into the buffers."""
@@ -350,20 +404,15 @@ class DecodeStep:
         self.write_new_entries()
 
     def write_new_entries(self) -> None:
-        # index_copy_ with the slot in a tensor, so a captured CUDA graph writes where each step needs.
+        # Each row's entry goes to its own slot, its past length: an indexed write with the
+        # slots in a tensor, so a captured CUDA graph writes where each step needs.
         for layer, entries in self.new_entries.items():
-            slot = self.lengths[0 if layer < self.pipeline.K else layer].view(1)
-            self.pipeline.kv[layer].write_at(slot, *entries)
+            slots = self.lengths[0 if layer < self.K else layer]
+            for buffer, entry in zip(self.buffers[layer], entries, strict=True):
+                buffer[self._rows, :, slots] = entry[:, :, 0]
 
-    def advance(self) -> torch.Tensor:
-        """Account for the step: one more entry per layer, the next position; returns the logits."""
-        p = self.pipeline
-        for buffer in p.kv.buffers:
-            buffer.advance(1)
-        p._next_position = p._next_position + 1
-        return self.logits.clone()
-
-    def __call__(self, token_ids: torch.Tensor) -> torch.Tensor:
-        self.update(token_ids)
+    def __call__(self, token_ids: torch.Tensor, positions: torch.Tensor, lengths) -> torch.Tensor:
+        """One step: the next-token logits [B, V] fp32 (a copy)."""
+        self.update(token_ids, positions, lengths)
         self.run_graphs()
-        return self.advance()
+        return self.logits.clone()

@@ -1,11 +1,12 @@
-"""An engine directory opened for serving: requests in, greedy tokens out, one at a time.
+"""An engine directory opened for serving: requests in, greedy tokens out.
 
 `ServedEngine` validates the engine directory once (format and the sha256 of every
 file), then answers requests. The runtime backend (TensorRT on a GPU, ONNX Runtime on
 CPU: `open_graphs`) is opened once; the pipeline over it is built for one layout and
-pruning config, which is cheap, and cached per (layout, config). One `ServedEngine` serves one request at a time:
-a backend holds that request's KV buffers (Triton runs one `execute` at a time per
-model instance; `--instances N` gives N processes).
+pruning config, which is cheap, and cached per (layout, config). `stream` and `generate`
+run one request at a time; the Triton model batches requests of different prompts
+together through `scheduler.ContinuousBatcher`, which prefills each request with
+`pipeline` and decodes the rows together.
 """
 
 from __future__ import annotations
@@ -74,6 +75,15 @@ class ServedEngine(Closing):
     def open(cls, engine_dir, **kwargs) -> "ServedEngine":
         """Validate `engine_dir` (one-line FastAVError if missing, modified or another format) and open it."""
         return cls(load_engine_dir(engine_dir, verify=True), **kwargs)
+
+    @property
+    def graphs(self):
+        """The engine's graphs (sessions or engines), shared by every pipeline of this engine."""
+        return self._graphs
+
+    def pipeline(self, layout, config):
+        """The pipeline for one (layout, config), cached; its `hand_over` gives a prefilled request away."""
+        return self._backend(layout, config)
 
     def _backend(self, layout, config, max_new_tokens: int | None = None):
         """The pipeline for one (layout, config) over the shared graphs, cached (it holds its KV buffers)."""

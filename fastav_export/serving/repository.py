@@ -53,7 +53,10 @@ class RepositorySettings:
     max_new_tokens: int = 16  # default per request; a request may ask for up to the engine's limit
     placeholder_id: int = DEFAULT_PLACEHOLDER_ID
     mm_dtype: str = "fp32"
-    threads: int = 0  # ONNX Runtime intra-op threads per instance (0: all cores)
+    threads: int = 0  # ONNX Runtime intra-op threads per instance (0: the machine's cores split between instances)
+    kv_budget_mib: float = 1024.0  # KV memory the decode batch of one instance may hold
+    max_queue: int = 64  # requests that may wait for KV room per instance; more get "server busy"
+    media_workers: int = 2  # threads per instance that decode and encode media requests beside the decoding
 
 
 def template_text(name: str) -> str:
@@ -80,6 +83,12 @@ def _check_settings(settings: RepositorySettings, manifest: EngineManifest) -> N
     if not 1 <= settings.max_new_tokens <= manifest.max_new_tokens:
         raise FastAVError(f"--max-new-tokens {settings.max_new_tokens} is outside 1..{manifest.max_new_tokens}, "
                           "the engine's limit: rebuild with a larger --max-new-tokens for more")
+    if not settings.kv_budget_mib > 0:
+        raise FastAVError(f"--kv-budget-mib {settings.kv_budget_mib}: give the KV memory in MiB, more than 0")
+    if settings.max_queue < 0:
+        raise FastAVError(f"--max-queue {settings.max_queue}: the number of waiting requests cannot be negative")
+    if settings.media_workers < 1:
+        raise FastAVError(f"--media-workers {settings.media_workers}: use at least 1 thread")
     if settings.mm_dtype not in MM_DTYPES:
         raise FastAVError(f"--mm-dtype {settings.mm_dtype}: use one of {', '.join(MM_DTYPES)}")
 
@@ -108,6 +117,9 @@ def model_values(settings: RepositorySettings, manifest: EngineManifest, streami
         "max_new_tokens": settings.max_new_tokens,
         "placeholder_id": settings.placeholder_id,
         "threads": settings.threads,
+        "kv_budget_mib": settings.kv_budget_mib,
+        "max_queue": settings.max_queue,
+        "media_workers": settings.media_workers,
     }
 
 

@@ -82,7 +82,10 @@ COMMANDS = {
     "triton": (["ENGINE", "--out", "REPO"], {"--instances": COUNTS, "--max-new-tokens": COUNTS + ["huge"],
                                             "--threads": ["not a number", "negative"],
                                             "--placeholder-id": ["not a number", "nan"],
-                                            "--name": ["a directory"], **COMMON}),
+                                            "--name": ["a directory"],
+                                            "--kv-budget-mib": ["not a number", "zero", "negative", "nan", "inf"],
+                                            "--max-queue": ["not a number", "negative"],
+                                            "--media-workers": COUNTS, **COMMON}),
     "triton --out": (["ENGINE"], {"--out": ["a file", "non-ASCII repository", "spaced repository"]}),
     "triton ENGINE_DIR": (["--out", "REPO"], {"": ENGINES}),
     "bench": (["ENGINE"], {"--rounds": COUNTS, "--warmup": ["not a number", "negative", "nan"],
@@ -98,6 +101,10 @@ COMMANDS = {
         "--checkpoint": ["missing path", "a file", "a JSON list config", "a dims-less config"],
         "--seed": ["not a number", "negative", "huge"], "--out": OUTPUT_FILES, "--json": OUTPUT_FILES,
         "--plots": ["a file"], "--held-out": ["missing path", "not an .npy"], **COMMON}),
+    "serve-openai": (["--triton", "127.0.0.1:1", "--model", "m"], {
+        "--triton": ["not a number", "zero", "negative", "huge", "a directory"],
+        "--port": ["not a number", "negative", "huge", "nan"], "--max-body-mb": COUNTS + ["huge"],
+        "--media-root": ["missing path", "a file"], **COMMON}),
     "sample-clip": (["OUT"], {"": NUMBERS, **COMMON}),
     "sample-clip OUT": ([], {"": OUTPUT_FILES}),
 }

@@ -37,7 +37,7 @@ def test_cut_rows_equal_the_uncut_layer_output(tiny_engine, flavour):
                    "kept_index": torch.empty(batch, kept, dtype=torch.int64),
                    "kept_position_ids": torch.empty(batch, kept, dtype=torch.int64),
                    "last_query_scores": torch.empty(batch, n), **dict(zip(graph_io.present(layer), present))}
-        inputs = {"hidden_states": hidden, "position_ids": positions, "past_length": torch.tensor(0),
+        inputs = {"hidden_states": hidden, "position_ids": positions, "past_length": torch.zeros(batch, dtype=torch.int64),
                   **dict(zip(graph_io.past(layer), past)), "candidates": candidates.contiguous(),
                   "protected": protected.contiguous(), "keep": torch.zeros(keep, dtype=torch.int64)}
         graphs.run(graph_io.post(layer), inputs, outputs)

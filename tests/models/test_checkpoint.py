@@ -352,7 +352,11 @@ def test_cli_builds_and_runs_an_engine_from_a_checkpoint(tmp_path, capsys):
                  "--out", str(engine)])
     assert code == 0, capsys.readouterr().err
     manifest = json.loads((engine / "config.json").read_text())
-    assert manifest["model"] == "vl2" and manifest["source"] == {"kind": "checkpoint", "path": str(directory.resolve())}
+    # the engine is the model it was built as (not the checkpoint directory's name): its placeholder id is VideoLLaMA2's
+    assert manifest["model"] == "videollama2-tiny"
+    assert manifest["source"] == {"kind": "checkpoint", "path": str(directory.resolve())}
+    assert main(["triton", str(engine), "--out", str(tmp_path / "repo")]) == 0
+    assert 'string_value: "-201"' in (tmp_path / "repo" / "engine" / "config.pbtxt").read_text()
     out = tmp_path / "out.json"
     assert main(["run", str(engine), "--max-new-tokens", "4", "--json", str(out)]) == 0
     model = load_qwen2_checkpoint(directory).model

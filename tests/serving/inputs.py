@@ -38,3 +38,38 @@ def run_command_tokens(manifest, table, input_ids, mm_embeds, max_new_tokens, tm
             "--json", str(out), "-q", *extra]
     assert cli_main(argv) == 0
     return json.loads(out.read_text())["tokens"][0]
+
+
+def stream_request(server, name: str, inputs, cancel_after: int | None = None):
+    """(token ids, the final response's outputs, the text pieces joined) of one request over a gRPC stream
+    to the decoupled model `name`; with `cancel_after`, the stream is cancelled after that many tokens
+    and the outputs and text are None."""
+    import queue
+
+    import tritonclient.grpc as grpcclient
+
+    from fastav_export.serving.client import answer_text
+
+    responses = queue.Queue()
+    client = grpcclient.InferenceServerClient(server.grpc_url)
+    client.start_stream(callback=lambda result, error: responses.put((result, error)))
+    try:
+        client.async_stream_infer(name, inputs)
+        tokens, text = [], b""
+        while True:
+            result, error = responses.get(timeout=120)
+            if error is not None:
+                raise error
+            outputs = {o.name for o in result.get_response().outputs}
+            if "text" in outputs:  # a piece, or with the summary a tail held back mid-character
+                text += result.as_numpy("text").tobytes()
+            if "kept_tokens" in outputs:  # the final response: the summary
+                return (tokens, {n: result.as_numpy(n) for n in outputs},
+                        answer_text(np.frombuffer(text, np.uint8)))
+            tokens.append(int(result.as_numpy("token_ids")[0]))
+            if cancel_after is not None and len(tokens) >= cancel_after:
+                client.stop_stream(cancel_requests=True)
+                return tokens, None, None
+    finally:
+        client.stop_stream()
+        client.close()

@@ -29,7 +29,8 @@ pytestmark = pytest.mark.slow  # runs the serving page's commands against a real
 
 def test_readme_render_launch_and_client(tiny_engine, tmp_path, monkeypatch):
     render, launch = re.search(r"```bash\n(.*?)```", SECTION, re.S).group(1).strip().splitlines()
-    client, media_client = re.findall(r"```python\n(.*?)```", SECTION, re.S)
+    # the first two: the OpenAI endpoint's example runs in test_openai_endpoint.py
+    client, media_client = re.findall(r"```python\n(.*?)```", SECTION, re.S)[:2]
     monkeypatch.chdir(tmp_path)
     engine = tiny_engine("videollama2-tiny", media=True).path
     from fastav_export.testing.media_clips import write_test_clip

@@ -7,7 +7,6 @@ directory that no longer exists (both must fail to load with their reason in the
 
 from __future__ import annotations
 
-import queue
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 
@@ -20,7 +19,7 @@ from fastav_export.serving.client import answer_text, media_request_inputs, requ
 from fastav_export.serving.engine import ServedEngine
 from fastav_export.serving.repository import RepositorySettings, render_repository
 
-from .inputs import make_request, run_command_tokens
+from .inputs import make_request, run_command_tokens, stream_request
 from .server_required import skip_without_tritonserver
 
 skip_without_tritonserver()
@@ -91,28 +90,7 @@ def _stream(server, name, ids, mm, **options):
 
 def _stream_inputs(server, name, inputs):
     """(token ids, the final response's outputs, the text pieces of the per-token responses joined)."""
-    responses = queue.Queue()
-    client = grpcclient.InferenceServerClient(server.grpc_url)
-    client.start_stream(callback=lambda result, error: responses.put((result, error)))
-    try:
-        client.async_stream_infer(name, inputs)
-        tokens, text = [], b""
-        while True:
-            result, error = responses.get(timeout=60)
-            if error is not None:
-                raise error
-            outputs = {o.name for o in result.get_response().outputs}
-            if "kept_tokens" in outputs and "text" in outputs:  # a tail held back mid-character
-                text += result.as_numpy("text").tobytes()
-            if "kept_tokens" in outputs:  # the final response: the summary
-                return tokens, {name: result.as_numpy(name) for name in outputs}, answer_text(
-                    np.frombuffer(text, np.uint8))
-            tokens.append(int(result.as_numpy("token_ids")[0]))
-            if "text" in outputs:
-                text += result.as_numpy("text").tobytes()
-    finally:
-        client.stop_stream()
-        client.close()
+    return stream_request(server, name, inputs)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS.values()))

@@ -87,7 +87,7 @@ def _layer_profiles(dims: DecoderDims, limits: Limits, n_layer: int, layers, fir
         placeholders = {"b": batch, "q": q}
         shapes = {name: tuple(placeholders.get(d, d) if isinstance(d, str) else d for d in dims_)
                   for name, dims_ in first.items()}
-        shapes["past_length"] = ()
+        shapes["past_length"] = (batch,)  # one past length per row
         for layer in layers:
             for name in graph_io.past(layer):
                 shapes[name] = (batch, *kv, past, *hd)

@@ -31,7 +31,7 @@ from ...engine.trt.tensorrt_env import (
     import_tensorrt,
 )
 from ...errors import FastAVError
-from ..graph_pipeline import DecodeStep, GraphPipeline
+from ..graph_pipeline import GraphPipeline
 
 
 class TrtGraphs(Closing):
@@ -154,13 +154,15 @@ class TrtPipeline(GraphPipeline):
         self.check_decode()
         ids = torch.as_tensor(token_ids).reshape(-1, 1)
         if self._decode_step is None:
-            self._decode_step = DecodeStep(self, ids.shape[0])
-            logits = self._decode_step(ids)  # eager
+            self._decode_step = self._new_decode_step(ids.shape[0])
+            logits = self._decode_step(ids, self._next_position, self._past_lengths())  # eager
+            self._account_step()
             self._cuda_graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(self._cuda_graph):
                 self._decode_step.run_graphs()  # recorded only: capture runs nothing
             return logits
         step = self._decode_step
-        step.update(ids)
+        step.update(ids, self._next_position, self._past_lengths())
         self._cuda_graph.replay()
-        return step.advance()
+        self._account_step()
+        return step.logits.clone()

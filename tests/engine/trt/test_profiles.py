@@ -54,7 +54,7 @@ def test_prefill_takes_up_to_the_token_limit_with_an_empty_past():
     assert post["hidden_states"].max == (4, 128, D)
     key = graph_io.past(layer)[0]
     assert post[key].min == (1, Hkv, 0, hd) and post[key].max == (4, Hkv, 0, hd)
-    assert post["past_length"].max == ()
+    assert post["past_length"].min == (1,) and post["past_length"].max == (4,)  # one per row
     pre = profiles[graph_io.PRE][PREFILL]
     assert pre["inputs_embeds"].opt == (1, schedule.tokens[0], D)
     assert pre["rollout_weights"].max == (128,)
