@@ -178,3 +178,28 @@ def test_the_pools_hold_each_layer_at_its_longest_row(tiny_engine):
         batch.step({batch.rows[0]: 1})
     batch.close()
     assert batch.pool_bytes() == 0
+
+
+def test_the_pools_grow_by_half_but_never_beyond_their_byte_limit(tiny_engine):
+    """Slots grow ahead of need (a re-size copies every row), up to `max_bytes`; past it, exactly."""
+    manifest = tiny_engine("videollama2-tiny")
+    graphs = open_graphs(manifest, "ort")
+    request = _requests(manifest, "videollama2-tiny")[0]
+    pipeline = open_engine_backend(manifest, request.layout, request.config, graphs=graphs,
+                                   max_new_tokens=request.case.new_tokens)
+
+    def prefilled():
+        _prefill(pipeline, request)
+        return pipeline.hand_over()
+
+    row_bytes = RaggedDecodeBatch(manifest, graphs, manifest.global_layer).bytes_with(
+        [buffer.capacity for buffer in prefilled().kv.buffers])
+    unlimited = RaggedDecodeBatch(manifest, graphs, manifest.global_layer)
+    limited = RaggedDecodeBatch(manifest, graphs, manifest.global_layer, max_bytes=5 * row_bytes)
+    slots = []
+    for _ in range(5):
+        unlimited.join(prefilled())
+        limited.join(prefilled())
+        slots.append((unlimited.slots, limited.slots))
+    assert slots == [(1, 1), (2, 2), (3, 3), (4, 4), (6, 5)]  # 4 + 4 // 2 = 6 slots; the limit holds 5
+    assert limited.pool_bytes() <= 5 * row_bytes
