@@ -267,10 +267,11 @@ class KvFootprint:
 
 def kv_footprint(requests, dims, budget_mib: float) -> KvFootprint:
     """requests: parsed `ServingRequest`s of one variant, one per prompt of the mix."""
+    from fastav_export.contract.kv_buffers import kv_entry_bytes, request_kv_capacities
     from fastav_export.contract.schedule import make_schedule
 
-    entry = 2 * dims.num_kv_heads * dims.head_size * np.dtype(np.float32).itemsize
-    per_layer = [[kept + r.max_new_tokens for kept in make_schedule(r.layout, r.config, dims.num_layers).tokens]
+    entry = kv_entry_bytes(dims.num_kv_heads, dims.head_size, np.dtype(np.float32).itemsize)
+    per_layer = [request_kv_capacities(make_schedule(r.layout, r.config, dims.num_layers).tokens, r.max_new_tokens)
                  for r in requests]
     sizes = [sum(layers) * entry for layers in per_layer]
     longest = sum(max(column) for column in zip(*per_layer)) * entry

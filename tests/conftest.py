@@ -24,6 +24,12 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.slow)
 
 
+def pytest_xdist_auto_num_workers(config) -> int:
+    """Workers for `-n auto` (pyproject.toml): 2 for the fast tier, which computes all the time, and 3
+    for everything, where a third of the time a worker waits on a tritonserver or a child process."""
+    return 2 if "not slow" in (config.getoption("markexpr") or "") else 3
+
+
 @pytest.fixture(autouse=True)
 def _same_global_random_state():
     """Every test starts from one global RNG state, so unseeded random inputs (`torch.randn`) are the

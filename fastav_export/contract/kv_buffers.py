@@ -16,6 +16,17 @@ import torch
 from ..errors import FastAVError
 
 
+def kv_entry_bytes(kv_heads: int, head_dim: int, itemsize: int) -> int:
+    """Bytes one token's keys and values take in one layer."""
+    return 2 * kv_heads * head_dim * itemsize
+
+
+def request_kv_capacities(layer_tokens, max_new_tokens: int) -> list[int]:
+    """Per layer, the entries one request's buffers hold: the tokens the layer processes (the
+    schedule's `tokens`) plus the generation budget. What prefill allocates and a server budgets."""
+    return [tokens + max_new_tokens for tokens in layer_tokens]
+
+
 class LayerKVBuffer:
     """Pre-allocated keys/values of one layer: [B, kv_heads, capacity, head_dim] each.
 

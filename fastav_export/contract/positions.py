@@ -23,6 +23,11 @@ import torch
 from ..errors import FastAVError
 
 
+def positions_shape(batch: int, n: int, rows: int = 1) -> tuple[int, ...]:
+    """The shape of position ids: [B, n] (rows 1) or [rows, B, n] (M-RoPE)."""
+    return (batch, n) if rows == 1 else (rows, batch, n)
+
+
 def default_positions(batch: int, n: int, rows: int = 1, device=None) -> torch.Tensor:
     """0..n-1 for every row: [B, n] (rows 1) or [3, B, n] (rows 3), int64."""
     positions = torch.arange(n, device=device).unsqueeze(0).expand(batch, n)

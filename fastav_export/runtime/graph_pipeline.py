@@ -42,9 +42,9 @@ import torch
 from ..closing import Closing
 from ..contract import graph_io
 from ..contract.backend_protocol import PrefillOutput
-from ..contract.kv_buffers import PerLayerKVCache
+from ..contract.kv_buffers import PerLayerKVCache, request_kv_capacities
 from ..contract.layout import TokenLayout
-from ..contract.positions import check_positions, default_positions, next_positions
+from ..contract.positions import check_positions, default_positions, next_positions, positions_shape
 from ..contract.pruning_config import PruningConfig
 from ..contract.schedule import make_schedule
 from ..contract.selection import positional_keep_mask, rollout_query_weights
@@ -149,7 +149,7 @@ class GraphPipeline(Closing):
                 "keep": torch.zeros(keep, dtype=torch.int64, device=self.device)}
 
     def _positions_shape(self, batch: int, tokens: int) -> tuple[int, ...]:
-        return (batch, tokens) if self.position_rows == 1 else (self.position_rows, batch, tokens)
+        return positions_shape(batch, tokens, self.position_rows)
 
     def _cut_outputs(self, batch: int, kept: int, head: dict) -> dict:
         return {**head, "kept_index": self._empty((batch, kept), torch.int64),
@@ -209,7 +209,7 @@ class GraphPipeline(Closing):
                      else torch.as_tensor(position_ids, device=self.device)).to(torch.int64).contiguous()
         original = torch.arange(n, device=self.device).expand(batch, n).contiguous()
         # Zeroed, not empty: masked-out entries still meet the values in a P·V product (0 · NaN = NaN).
-        self.kv = PerLayerKVCache.allocate([tokens + max_new_tokens for tokens in sched.tokens], batch,
+        self.kv = PerLayerKVCache.allocate(request_kv_capacities(sched.tokens, max_new_tokens), batch,
                                            self.kv_heads, self.head_dim, self.dtype, self.device, zeroed=True)
         self._decode_step = None  # it holds the previous request's buffers
 
@@ -332,8 +332,7 @@ class DecodeStep:
         self.in_place_kv = graph_io.IN_PLACE_KV[manifest.flavour]
         device, dtype, D = graphs.device, graphs.dtype, dims.hidden_size
         long = {"dtype": torch.int64, "device": device}
-        rows = dims.position_rows
-        self._position_shape = (batch, 1) if rows == 1 else (rows, batch, 1)
+        self._position_shape = positions_shape(batch, 1, dims.position_rows)
         self.ids = torch.zeros((batch, 1), **long)
         self.position = torch.zeros(self._position_shape, **long)
         # past_length [B] of the pre graph (layers 0..K-1 share one length per row) and of each post layer

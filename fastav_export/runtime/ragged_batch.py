@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import torch
 
 from ..closing import Closing
+from ..contract.kv_buffers import kv_entry_bytes
+from ..contract.positions import positions_shape
 from ..engine.manifest import EngineManifest
 from ..errors import FastAVError
 from .graph_pipeline import DecodeState, DecodeStep, GraphRunner
@@ -60,11 +62,11 @@ class RaggedDecodeBatch(Closing):
 
     # ---- sizes --------------------------------------------------------------------
     def _position_shape(self, slots: int) -> tuple[int, ...]:
-        return (slots, 1) if self.position_rows == 1 else (self.position_rows, slots, 1)
+        return positions_shape(slots, 1, self.position_rows)
 
     def entry_bytes(self) -> int:
         """Bytes of one token's keys and values in one layer."""
-        return 2 * self.kv_heads * self.head_dim * self.graphs.dtype.itemsize
+        return kv_entry_bytes(self.kv_heads, self.head_dim, self.graphs.dtype.itemsize)
 
     @property
     def slots(self) -> int:
@@ -74,11 +76,13 @@ class RaggedDecodeBatch(Closing):
         """Bytes the pools hold now."""
         return self.slots * sum(self._capacity) * self.entry_bytes()
 
+    def _longest_with(self, capacities) -> list[int]:
+        """Per layer, the longest capacity among the rows here and one more with `capacities`."""
+        return [max([need, *(row.capacities[layer] for row in self.rows)]) for layer, need in enumerate(capacities)]
+
     def bytes_with(self, capacities) -> int:
         """Bytes of pools sized exactly for the rows here plus one more with per-layer `capacities`."""
-        longest = [max([need, *(row.capacities[layer] for row in self.rows)])
-                   for layer, need in enumerate(capacities)]
-        return (len(self.rows) + 1) * sum(longest) * self.entry_bytes()
+        return (len(self.rows) + 1) * sum(self._longest_with(capacities)) * self.entry_bytes()
 
     # ---- rows in and out ------------------------------------------------------------
     def join(self, state: DecodeState) -> BatchRow:
@@ -127,9 +131,7 @@ class RaggedDecodeBatch(Closing):
         needed = len(self.rows) + 1
         longest = [max(old, need) for old, need in zip(self._capacity, capacities)]
         if self.max_bytes is not None and needed * sum(longest) * self.entry_bytes() > self.max_bytes:
-            # rows that left held longer prompts: size for the rows here, as `bytes_with` counts them
-            longest = [max([need, *(row.capacities[layer] for row in self.rows)])
-                       for layer, need in enumerate(capacities)]
+            longest = self._longest_with(capacities)  # rows that left held longer prompts: as `bytes_with` counts
         slots = max(needed, self.slots + self.slots // 2)
         if self.max_bytes is not None:
             slots = max(needed, min(slots, self.max_bytes // (sum(longest) * self.entry_bytes())))

@@ -18,6 +18,10 @@ import json
 
 import numpy as np
 
+# How a served model's "queue full" error begins (UNAVAILABLE: retry later); clients that get only
+# the message, as over a gRPC stream, recognise it by this.
+BUSY = "server busy"
+
 TRITON_DTYPES = {np.dtype(np.int64): "INT64", np.dtype(np.int32): "INT32", np.dtype(np.float32): "FP32",
                  np.dtype(np.float16): "FP16", np.dtype(np.uint8): "UINT8", np.dtype(np.float64): "FP64",
                  np.dtype(np.bool_): "BOOL"}

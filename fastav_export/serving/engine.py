@@ -60,7 +60,7 @@ class ServedEngine(Closing):
             from ..runtime.front_end import FrontEnd
 
             self.front_end = FrontEnd.from_engine(manifest, threads, self._graphs.name, for_client=True)
-        self.default_backend = self._backend(manifest.layout, manifest.pruning, self.default_max_new_tokens)
+        self.default_backend = self.pipeline(manifest.layout, manifest.pruning, self.default_max_new_tokens)
 
     def close(self) -> None:
         """Release every cached pipeline (their KV buffers), then the shared sessions or engines."""
@@ -81,12 +81,9 @@ class ServedEngine(Closing):
         """The engine's graphs (sessions or engines), shared by every pipeline of this engine."""
         return self._graphs
 
-    def pipeline(self, layout, config):
-        """The pipeline for one (layout, config), cached; its `hand_over` gives a prefilled request away."""
-        return self._backend(layout, config)
-
-    def _backend(self, layout, config, max_new_tokens: int | None = None):
-        """The pipeline for one (layout, config) over the shared graphs, cached (it holds its KV buffers)."""
+    def pipeline(self, layout, config, max_new_tokens: int | None = None):
+        """The pipeline for one (layout, config) over the shared graphs, cached; its `hand_over` gives a
+        prefilled request's KV buffers away (the batcher)."""
         key = (layout, config)
         if key in self._backends:
             self._backends.move_to_end(key)
@@ -135,7 +132,7 @@ class ServedEngine(Closing):
 
     def inputs_embeds(self, request: ServingRequest, backend=None) -> np.ndarray:
         """[1, N, D] float32: text rows from the engine's embed graph, mm_embeds at the placeholders."""
-        backend = backend or self._backend(request.layout, request.config)
+        backend = backend or self.pipeline(request.layout, request.config)
         text = backend.embed(request.text_ids()[None])
         if hasattr(text, "cpu"):  # a torch tensor, possibly on the GPU (TensorRT backend)
             text = text.float().cpu().numpy()
@@ -152,13 +149,13 @@ class ServedEngine(Closing):
 
         if cancelled():
             return
-        backend = self._backend(request.layout, request.config)
+        backend = self.pipeline(request.layout, request.config)
         embeds = torch.from_numpy(self.inputs_embeds(request, backend))
         yield from stream_answer(backend, embeds, request.max_new_tokens, request.stop_ids, cancelled=cancelled,
                                  positions=request.positions)
 
     def summary(self, request: ServingRequest) -> Summary:
-        backend = self._backend(request.layout, request.config)
+        backend = self.pipeline(request.layout, request.config)
         report = flops_report(self.manifest.dims, backend.schedule)
         return Summary(np.array(backend.schedule.tokens, np.int64),
                        np.array([report.paper_ratio, report.exact_ratio], np.float32))

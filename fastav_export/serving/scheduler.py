@@ -29,10 +29,12 @@ from typing import Callable, Protocol
 import torch
 
 from ..closing import Closing
+from ..contract.kv_buffers import request_kv_capacities
 from ..contract.schedule import make_schedule
 from ..errors import FastAVError
 from ..runtime.answer import batch_positions
 from ..runtime.ragged_batch import BatchRow, RaggedDecodeBatch
+from .client import BUSY
 from .request import ServingRequest
 
 log = logging.getLogger("fastav_export")
@@ -107,7 +109,7 @@ class ContinuousBatcher(Closing):
     def kv_capacities(self, request: ServingRequest) -> list[int]:
         """Per layer, the KV entries the request needs: the tokens the layer keeps plus its budget."""
         schedule = make_schedule(request.layout, request.config, self.engine.manifest.dims.num_layers)
-        return [tokens + request.max_new_tokens for tokens in schedule.tokens]
+        return request_kv_capacities(schedule.tokens, request.max_new_tokens)
 
     def kv_bytes(self, request: ServingRequest) -> int:
         """The request's own pruned KV size in bytes."""
@@ -127,7 +129,7 @@ class ContinuousBatcher(Closing):
             if self._stopping:
                 raise FastAVError("the model is unloading")
             if len(self._waiting) >= self.max_queue and (self._waiting or self.batch.rows):
-                raise ServerBusy(f"server busy: {len(self._waiting)} requests are already waiting for KV room; "
+                raise ServerBusy(f"{BUSY}: {len(self._waiting)} requests are already waiting for KV room; "
                                  "retry later")
             self._waiting.append(_Waiting(request, sink, capacities, time.perf_counter()))
             self._wake.notify()

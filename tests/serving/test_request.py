@@ -47,7 +47,7 @@ def test_stream_equals_the_run_command(served, tmp_path, fine_ratio):
     tokens, summary = served.generate(served.parse(inputs))
     table = served.default_backend.embedding_table().numpy()
     assert tokens == run_command_tokens(served.manifest, table, ids, mm, 6, tmp_path, extra)
-    assert summary.kept_tokens.tolist() == list(served._backend(served.manifest.layout,
+    assert summary.kept_tokens.tolist() == list(served.pipeline(served.manifest.layout,
                                                                  served.parse(inputs).config).schedule.tokens)
 
 

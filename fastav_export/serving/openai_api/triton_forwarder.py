@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...optional import require
-from ..client import media_request_inputs
+from ..client import BUSY, media_request_inputs
 from .errors import SERVER_ERROR, EndpointError
 from .request import ChatRequest
 
@@ -60,7 +60,7 @@ def model_error(message: str) -> EndpointError:
     """An error response of the stream (gRPC streaming carries its message, not its status code)."""
     if message.startswith("internal error"):  # the model's own bugs (templates/model.py)
         return EndpointError(message, status=500, kind=SERVER_ERROR)
-    if message.startswith("server busy"):  # the model's queue is full (scheduler.ServerBusy): retry later
+    if message.startswith(BUSY):  # the model's queue is full (scheduler.ServerBusy): retry later
         return EndpointError(message, status=503, kind=SERVER_ERROR, code="server_busy")
     if "unknown model" in message or "is not ready" in message or "unavailable" in message.lower():
         return EndpointError(f"the model is not available on the Triton server: {message}", status=503,
