@@ -20,6 +20,10 @@ has its own peak RSS), all using every core:
                       packed QKV, rotary inside), dense, run by ONNX Runtime as genai runs it:
                       one session, past and present bound to one KV buffer per layer. (genai's
                       own Generator cannot take inputs_embeds for a plain qwen2 model.)
+  fastav int4 ...     the dense, positional and rollout variants of engines built with
+                      `--weights int4` (MatMulNBits, blocks of 32, int8 activations)
+  onnxruntime-genai int4  the builder's `-p int4 -e cpu` graph (its CPU defaults: blocks of 32,
+                      accuracy level 4), run like the fp32 one
 
 Each round is one prefill and --decode-steps greedy decode steps per variant; the
 variants take turns (in a rotating order) and a short pause separates them, so no
@@ -47,8 +51,9 @@ from fastav_export.testing.models import MID_SIZE
 from mid_size import build_mid_engine, mid_size_layout, mid_size_model
 
 ROOT = Path(__file__).resolve().parent.parent
-VARIANTS = ("fastav dense", "fastav positional", "fastav rollout", "transformers", "onnxruntime-genai")
-DENSE_PEERS = ("transformers", "onnxruntime-genai")
+VARIANTS = ("fastav dense", "fastav positional", "fastav rollout", "transformers", "onnxruntime-genai",
+            "fastav int4 dense", "fastav int4 positional", "fastav int4 rollout", "onnxruntime-genai int4")
+DENSE_PEERS = ("transformers", "onnxruntime-genai")  # fp32
 
 
 # ---- setup (parent) -------------------------------------------------------------------
@@ -72,16 +77,28 @@ def prepare(work: Path, decode_steps: int, log) -> None:
         with torch.no_grad():
             np.save(embeds_path, synthetic_embeds(model.model.embed_tokens.weight, layout, 1, seed=0).numpy())
     for policy in ("positional", "rollout"):
-        build_mid_engine(model, layout, policy, work / f"fastav-{policy}", decode_steps + 1, log)
-    genai = work / "genai"
-    if not (genai / "model.onnx").is_file():
-        log(f"building the onnxruntime-genai graph into {genai}")
+        for weights in (None, "int4"):
+            build_mid_engine(model, layout, policy, _engine_dir(work, policy, weights), decode_steps + 1, log,
+                             weights=weights)
+    for precision in ("fp32", "int4"):
+        genai = _genai_dir(work, precision)
+        if (genai / "model.onnx").is_file():
+            continue
+        log(f"building the onnxruntime-genai {precision} graph into {genai}")
         started = time.perf_counter()
         subprocess.run([sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(checkpoint),
-                        "-o", str(genai), "-p", "fp32", "-e", "cpu", "-c", str(work / "genai-cache"),
+                        "-o", str(genai), "-p", precision, "-e", "cpu", "-c", str(work / "genai-cache"),
                         "--extra_options", "exclude_embeds=true", "prune_lm_head=true"],
                        check=True, stdout=subprocess.DEVNULL)
         log(f"  built in {time.perf_counter() - started:.1f} s")
+
+
+def _engine_dir(work: Path, policy: str, weights: str | None) -> Path:
+    return work / f"fastav-{policy}{f'-{weights}' if weights else ''}"
+
+
+def _genai_dir(work: Path, precision: str) -> Path:
+    return work / ("genai" if precision == "fp32" else f"genai-{precision}")
 
 
 def _write_tokenizer(directory: Path) -> None:
@@ -176,19 +193,20 @@ def _open_variant(name: str, work: Path, threads: int):
     torch.set_num_threads(threads)
     if name == "transformers":
         return _Transformers(work / "checkpoint")
-    if name == "onnxruntime-genai":
+    weights = "int4" if "int4" in name.split() else None
+    if name.startswith("onnxruntime-genai"):
         from safetensors.numpy import load_file
 
         table = load_file(work / "checkpoint" / "model.safetensors")["model.embed_tokens.weight"]
-        return _GenaiGraph(work / "genai", table, threads)
+        return _GenaiGraph(_genai_dir(work, weights or "fp32"), table, threads)
     from fastav_export.contract.pruning_config import PruningConfig
     from fastav_export.engine.manifest import load_engine_dir
     from fastav_export.runtime.backends import open_engine_backend
 
-    policy = "rollout" if name == "fastav rollout" else "positional"
-    manifest = load_engine_dir(work / f"fastav-{policy}")
+    policy = "rollout" if name.endswith("rollout") else "positional"
+    manifest = load_engine_dir(_engine_dir(work, policy, weights))
     config = manifest.pruning
-    if name == "fastav dense":
+    if name.endswith("dense"):
         config = replace(PruningConfig.dense(), global_layer=manifest.global_layer)
     return open_engine_backend(manifest, manifest.layout, config, "ort", threads=threads)
 
@@ -242,25 +260,40 @@ def _versions() -> str:
     return ", ".join(f"{name} {metadata.version(name)}" for name in names)
 
 
-def _targets(median: dict, peak: dict, flops_early: float) -> list[tuple[str, float, float, bool]]:
-    """(description, measured, limit, met) for each speed target."""
+def _targets(median: dict, peak: dict, tokens: dict, flops_early: float) -> list[tuple[str, float, str, float, bool]]:
+    """(description, measured, "<=" or ">=", limit, met) for each target."""
     fastest = min(median[p]["prefill_ms"] for p in DENSE_PEERS)
-    genai = median["onnxruntime-genai"]
-    rows = [
-        ("positional pruned prefill / faster dense peer's prefill", median["fastav positional"]["prefill_ms"] / fastest,
-         0.65),
-        ("rollout pruned prefill / faster dense peer's prefill",
-         median["fastav rollout"]["prefill_ms"] / fastest, 0.80),
-        ("fastav dense prefill / onnxruntime-genai dense prefill", median["fastav dense"]["prefill_ms"]
-         / genai["prefill_ms"], 1.15),
-    ]
-    for variant in ("fastav positional", "fastav rollout"):
-        rows.append((f"{variant} decode ms/token / onnxruntime-genai's",
-                     median[variant]["decode_ms_per_token"] / genai["decode_ms_per_token"], 1.0))
-    for variant in ("fastav positional", "fastav rollout"):
-        rows.append((f"{variant}: peak RSS of the process, GB (torch imported)", peak[variant] / 1024, 1.0))
+    fastest_decode = min(median[p]["decode_ms_per_token"] for p in DENSE_PEERS)
+    genai4 = median["onnxruntime-genai int4"]
+
+    def prefill(variant):
+        return median[variant]["prefill_ms"]
+
+    def decode(variant):
+        return median[variant]["decode_ms_per_token"]
+
+    rows = [("fastav dense prefill / fastest dense peer's prefill (fp32)", prefill("fastav dense") / fastest, 1.00),
+            ("positional pruned prefill / fastest dense peer's prefill", prefill("fastav positional") / fastest, 0.58),
+            ("rollout pruned prefill / fastest dense peer's prefill", prefill("fastav rollout") / fastest, 0.72)]
+    rows += [(f"{v} decode ms/token / fastest dense peer's", decode(v) / fastest_decode, 0.95)
+             for v in ("fastav positional", "fastav rollout")]
+    rows.append(("int4 positional prefill / onnxruntime-genai int4 prefill",
+                 prefill("fastav int4 positional") / genai4["prefill_ms"], 0.60))
+    rows += [(f"{v} decode ms/token / onnxruntime-genai int4's", decode(v) / genai4["decode_ms_per_token"], 0.95)
+             for v in ("fastav int4 positional", "fastav int4 rollout")]
+    rows += [(f"{v}: peak RSS / the fp32 engine's", peak[v] / peak[v.replace(" int4", "")], 0.5)
+             for v in ("fastav int4 positional", "fastav int4 rollout")]
+    rows += [(f"{v}: peak RSS of the process, GB (torch imported)", peak[v] / 1024, 1.0)
+             for v in ("fastav positional", "fastav rollout")]
     rows.append(("`fastav-export flops --model videollama2`: exact MACs with early drop", flops_early, 0.53))
-    return [(text, value, limit, value <= limit) for text, value, limit in rows]
+    targets = [(text, value, "<=", limit, value <= limit) for text, value, limit in rows]
+    dense4 = tokens["fastav int4 dense"]
+    for variant in ("fastav int4 positional", "fastav int4 rollout"):
+        equal = sum(a == b for a, b in zip(tokens[variant], dense4, strict=True))
+        needed = len(dense4) - 3
+        targets.append((f"{variant}: greedy tokens equal to the int4 dense engine's, of {len(dense4)}", equal, ">=",
+                        needed, equal >= needed))
+    return targets
 
 
 def main() -> None:
@@ -310,34 +343,37 @@ def main() -> None:
     print(f"rounds: {args.warmup} warm-up + {args.rounds} timed, {args.decode_steps} decode steps each, "
           "variants interleaved")
     print(f"versions: {_versions()}")
-    print(f"{'variant':<19} {'prefill ms':>22} {'decode ms/token':>22} {'peak RSS MiB (round)':>22} "
+    print(f"{'variant':<23} {'prefill ms':>22} {'decode ms/token':>22} {'peak RSS MiB (round)':>22} "
           f"{'loading':>8}")
     median, peak = {}, {}
     for name in VARIANTS:
         series = rounds[name]
         median[name] = {key: series.stats(key)[0] for key in ("prefill_ms", "decode_ms_per_token")}
         peak[name] = max(workers[name].load_peak, *series.values("peak_rss_mb"))
-        print(f"{name:<19} {format_stats(series, 'prefill_ms', 1):>22} "
+        print(f"{name:<23} {format_stats(series, 'prefill_ms', 1):>22} "
               f"{format_stats(series, 'decode_ms_per_token', 2):>22} "
               f"{format_stats(series, 'peak_rss_mb', 0):>22} {workers[name].load_peak:>8.0f}")
     tokens = {name: rounds[name].rounds[-1].tokens[0] for name in VARIANTS}
     same = [name for name in VARIANTS if tokens[name] == tokens["transformers"]]
     print(f"greedy tokens equal to transformers' ({len(tokens['transformers'])} tokens): {', '.join(same)}")
+    same = [name for name in VARIANTS if "int4" in name and tokens[name] == tokens["fastav int4 dense"]]
+    print(f"greedy tokens equal to the fastav int4 dense engine's: {', '.join(same)}")
 
     spec = get_model_spec("videollama2")
     report_7b = flops_report(spec.dims, make_schedule(spec.default_layout(), spec.preset, spec.dims.num_layers))
     mid_report = flops_report(MID_SIZE, make_schedule(layout, spec.preset, MID_SIZE.num_layers))
     print(f"FLOPs ratio of the positional schedule, this model: {mid_report.describe()}")
     print(f"FLOPs ratio, VideoLLaMA2 7B dims: {report_7b.describe()}")
-    targets = _targets(median, peak, report_7b.exact_ratio)
+    targets = _targets(median, peak, tokens, report_7b.exact_ratio)
     print("targets:")
-    for text, value, limit, met in targets:
-        print(f"  {'met' if met else 'NOT MET':>7}  {text}: {value:.3f} (<= {limit})")
+    for text, value, relation, limit, met in targets:
+        shown = f"{value}" if isinstance(value, int) else f"{value:.3f}"
+        print(f"  {'met' if met else 'NOT MET':>7}  {text}: {shown} ({relation} {limit})")
     print(f"{sum(met for *_, met in targets)} of {len(targets)} targets met")
     if args.json:
         report = {"rounds": {name: [vars(r) for r in series.rounds] for name, series in rounds.items()},
                   "load_peak_rss_mb": {name: w.load_peak for name, w in workers.items()},
-                  "targets": [dict(zip(("target", "value", "limit", "met"), t)) for t in targets]}
+                  "targets": [dict(zip(("target", "value", "relation", "limit", "met"), t)) for t in targets]}
         args.json.write_text(json.dumps(report, indent=1) + "\n")
 
 

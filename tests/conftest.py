@@ -30,6 +30,29 @@ def pytest_xdist_auto_num_workers(config) -> int:
     return 2 if "not slow" in (config.getoption("markexpr") or "") else 3
 
 
+def _shared_temp(tmp_path_factory):
+    """The session's temporary directory, or under pytest-xdist the one all workers' directories sit in."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    return tmp_path_factory.getbasetemp().parent if worker else tmp_path_factory.getbasetemp()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _export_cache(tmp_path_factory):
+    """Every build of the session (in process or a `fastav-export` child) reuses graphs exported before
+    from the same module (export/graph_cache.py): most builds export the same tiny decoders again, and
+    exporting takes most of a build. The first export of each graph in the session still runs the exporter,
+    and a module or sample that differs in any byte misses the cache (its key covers them all)."""
+    from fastav_export.export.graph_cache import ENV_VAR
+
+    previous = os.environ.get(ENV_VAR)
+    os.environ[ENV_VAR] = str(_shared_temp(tmp_path_factory) / "export-cache")
+    yield
+    if previous is None:
+        os.environ.pop(ENV_VAR, None)
+    else:
+        os.environ[ENV_VAR] = previous
+
+
 @pytest.fixture(autouse=True)
 def _same_global_random_state():
     """Every test starts from one global RNG state, so unseeded random inputs (`torch.randn`) are the
@@ -46,8 +69,9 @@ def tiny_name(request) -> str:
 @pytest.fixture(scope="session")
 def tiny_engine(tmp_path_factory):
     """tiny_engine(name, precision="fp32", rollout=True, export_only=False, backend="ort", flavour=None,
-    media=False) -> manifest, built once per session (tests must not modify the directory: copy it first).
-    flavour None: the backend's default (graph_io.DEFAULT_FLAVOUR); media: with encoders and tokenizer.
+    media=False, weights=None) -> manifest, built once per session (tests must not modify the directory:
+    copy it first). flavour None: the backend's default (graph_io.DEFAULT_FLAVOUR); media: with encoders
+    and tokenizer; weights: "int4" or "int8" quantized linear weights.
 
     Under pytest-xdist the workers share the builds: each engine is built once, by whichever worker
     asks first, into the directory all workers' temporary directories sit in, under a file lock."""
@@ -55,19 +79,19 @@ def tiny_engine(tmp_path_factory):
 
     from fastav_export.engine.manifest import load_engine_dir
 
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    shared = tmp_path_factory.getbasetemp().parent if worker else tmp_path_factory.getbasetemp()
+    shared = _shared_temp(tmp_path_factory)
     built = {}
 
     def make(name: str, precision: str = "fp32", rollout: bool = True, export_only: bool = False,
-             backend: str = "ort", flavour: str | None = None, media: bool = False):
+             backend: str = "ort", flavour: str | None = None, media: bool = False, weights: str | None = None):
         from fastav_export.contract.graph_io import DEFAULT_FLAVOUR
 
         flavour = flavour or DEFAULT_FLAVOUR[backend]
-        key = (name, precision, rollout, export_only, backend, flavour, media)
+        key = (name, precision, rollout, export_only, backend, flavour, media, weights)
         if key not in built:
             # named like `fastav-export build` names it (the served model's default name)
-            variant = "-".join(str(part) for part in (backend, flavour, rollout, export_only, media))
+            variant = "-".join(str(part) for part in (backend, flavour, rollout, export_only, media)
+                               ) + (f"-{weights}" if weights else "")
             out = shared / "tiny-engines" / variant / f"{name}-{precision}"
             out.parent.mkdir(parents=True, exist_ok=True)
             with FileLock(str(out.parent / f"{out.name}.lock")):
@@ -76,7 +100,7 @@ def tiny_engine(tmp_path_factory):
                     built[key] = load_engine_dir(out, verify=False)
                 else:
                     built[key] = build_tiny_engine(out, name, precision, rollout, export_only, backend=backend,
-                                                   flavour=flavour, media=media)
+                                                   flavour=flavour, media=media, weights=weights)
                     done.touch()
         return built[key]
 

@@ -83,7 +83,7 @@ def main(args) -> int:
     if embeds is None:
         embeds = synthetic_embeds(backends["pruned"].embedding_table(), layout, args.batch, args.seed)
     report = flops_report(dims, backends["pruned"].schedule)
-    print(f"engine: {args.engine} ({manifest.model}, {manifest.precision}, {manifest.flavour} graphs), "
+    print(f"engine: {args.engine} ({manifest.model}, {manifest.numerics}, {manifest.flavour} graphs), "
           f"{backend_name} backend on {backends['pruned'].device}, batch {embeds.shape[0]}")
     print(f"layout: {layout.describe()}")
     print(f"pruned: {pruned.describe()}")

@@ -25,7 +25,15 @@ import shlex
 import time
 from pathlib import Path
 
-from ..contract.graph_io import FLAVOURS
+from ..contract.graph_io import DEFAULT_FLAVOUR, FLAVOURS
+from ..contract.weights import (
+    ACCURACY_LEVELS,
+    BLOCK_SIZES,
+    DEFAULT_ACCURACY_LEVEL,
+    DEFAULT_BLOCK_SIZE,
+    WEIGHT_KINDS,
+    WeightQuantization,
+)
 from ..errors import FastAVError
 from .arg_types import positive_int, seed
 from .options import (
@@ -46,6 +54,7 @@ EXAMPLES = """examples:
   fastav-export build --model video-salmonn2-tiny --global-policy rollout
   fastav-export build --model videollama2-tiny --fp16 --out engines/vl2-tiny-fp16
   fastav-export build --graphs onnx-standard --out engines/videollama2-tiny-standard
+  fastav-export build --weights int4 --out engines/videollama2-tiny-int4   # MatMulNBits, int8 activations
   fastav-export build --checkpoint ./VideoLLaMA2.1-7B-AV --fp16 --max-new-tokens 256
   fastav-export build --checkpoint ./VideoLLaMA2.1-7B-AV --vision-tower ./siglip-so400m-patch14-384
   fastav-export build --model videollama2 --bf16 --export-only --random-weights
@@ -72,6 +81,18 @@ def add_arguments(parser) -> None:
                        help="attention ops of the graphs: ort-contrib (GroupQueryAttention; default for --backend "
                             "ort) or onnx-standard (opset-23 Attention; default and required for --backend trt)")
     group.add_argument("--max-batch", type=positive_int, default=4, help="trt: most rows per request (default 4)")
+    weights = parser.add_argument_group("weight-only quantization (the decoder's linear layers)")
+    weights.add_argument("--weights", choices=WEIGHT_KINDS,
+                         help="store the linear weights as int4 or int8 (default: the graph precision); "
+                              "ort-contrib graphs: MatMulNBits; onnx-standard graphs: int4 DequantizeLinear "
+                              "(TensorRT's weight-only form, int4 only)")
+    weights.add_argument("--weight-block-size", type=int, choices=BLOCK_SIZES, metavar="N",
+                         help=f"values per scale: {', '.join(map(str, BLOCK_SIZES))} (default {DEFAULT_BLOCK_SIZE})")
+    weights.add_argument("--accuracy-level", type=int, choices=ACCURACY_LEVELS, metavar="N",
+                         help="ort-contrib: MatMulNBits' compute type, 1 fp32, 2 fp16, 3 bf16, 4 int8 "
+                              f"activations (default {DEFAULT_ACCURACY_LEVEL}, as onnxruntime-genai's CPU models)")
+    weights.add_argument("--quantize-lm-head", action="store_true",
+                         help="quantize the lm_head too (default: it keeps the graph precision)")
     group.add_argument("--timing-cache", metavar="FILE", type=Path,
                        help="trt: TensorRT timing cache, shared across builds (default: in ~/.cache/fastav-export)")
     group.add_argument("--export-only", action="store_true", help="write the ONNX graphs and config.json only")
@@ -102,6 +123,7 @@ def main(args) -> int:
     if args.backend == "trt" and args.graphs == "ort-contrib" and not args.export_only:
         raise FastAVError("TensorRT cannot build ort-contrib graphs (ONNX Runtime's contrib ops): "
                           "drop --graphs or use --graphs onnx-standard with --backend trt")
+    weights = weight_quantization(args)
     if args.backend == "trt" and not args.export_only:
         from ..engine.trt.tensorrt_env import require_trt_build_environment
 
@@ -139,7 +161,7 @@ def main(args) -> int:
     # directory name only names the default output directory.
     name = spec.name
     out = args.out or default_engine_dir(Path(args.checkpoint).resolve().name if args.checkpoint else name,
-                                         precision)
+                                         precision, weights.kind if weights is not None else None)
     check_replaced_dir(args, "--out", out)  # a build replaces `out` whole
     check_target(out)
     if args.timing_cache is not None and args.timing_cache.is_dir():
@@ -150,12 +172,15 @@ def main(args) -> int:
     model = load_decoder(args, spec, TORCH_DTYPES[precision])
     source = ({"kind": "checkpoint", "path": str(Path(args.checkpoint).resolve())} if args.checkpoint
               else {"kind": "random", "seed": args.seed})
-    log.info(f"building {out} ({name}, {precision}, {dims.num_layers} layers split at {config.global_layer})")
+    quantized = f", {weights.describe()}" if weights is not None else ""
+    log.info(f"building {out} ({name}, {precision}{quantized}, {dims.num_layers} layers split at "
+             f"{config.global_layer})")
     manifest = build_engine(model, model_name=name, source=source, dims=dims, precision=precision, layout=layout,
                             config=config, max_tokens=max_tokens, max_new_tokens=args.max_new_tokens, out=out,
                             export_only=args.export_only, backend=args.backend, max_batch=args.max_batch,
                             timing_cache=args.timing_cache, flavour=args.graphs, media=media,
-                            pruning_source=pruning_source(args, dims.num_layers), progress=log.info)
+                            pruning_source=pruning_source(args, dims.num_layers), weights=weights,
+                            progress=log.info)
     size = sum(manifest.file(f).stat().st_size for f in manifest.files) / 2**20
     print(f"built {out} in {time.perf_counter() - started:.1f} s: {len(manifest.graphs)} graphs, "
           f"{len(manifest.files)} files, {size:.1f} MiB")
@@ -167,6 +192,25 @@ def main(args) -> int:
     else:
         print(f"run it: fastav-export run {shlex.quote(str(out))}")
     return 0
+
+
+def weight_quantization(args) -> WeightQuantization | None:
+    """--weights and its options, checked before any work (None: weights at the graph precision)."""
+    flavour = args.graphs or DEFAULT_FLAVOUR[args.backend]
+    if args.weights is None:
+        given = [flag for flag, value in (("--weight-block-size", args.weight_block_size),
+                                          ("--accuracy-level", args.accuracy_level),
+                                          ("--quantize-lm-head", args.quantize_lm_head or None)) if value is not None]
+        if given:
+            raise FastAVError(f"{', '.join(given)} set up quantized weights: add --weights int4 or int8, or drop them")
+        return None
+    if args.accuracy_level is not None and flavour != "ort-contrib":
+        raise FastAVError(f"--accuracy-level sets MatMulNBits' compute type, which {flavour} graphs do not use: "
+                          "drop it")
+    return WeightQuantization(args.weights, flavour,
+                              args.weight_block_size if args.weight_block_size is not None else DEFAULT_BLOCK_SIZE,
+                              args.accuracy_level if args.accuracy_level is not None else DEFAULT_ACCURACY_LEVEL,
+                              args.quantize_lm_head)
 
 
 def _longest_prompt(spec, layout, options) -> int:

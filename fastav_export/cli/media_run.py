@@ -84,7 +84,7 @@ def run_engine(args) -> int:
             text_embeds = backend.embed(prompt.text_ids()[None])[0].float().cpu()
             encoders = "TensorRT" if front.encoders.name == "trt" else "ONNX Runtime"
             title = (f"{manifest.model} engine {args.engine}, {backend_name} backend on {backend.device} "
-                     f"({manifest.precision}); encoders on {encoders}")
+                     f"({manifest.numerics}); encoders on {encoders}")
             return _answer_and_report(args, backend, front, prompt, text_embeds, seconds, manifest.dims, config,
                                       title, _sources(manifest.media.sources))
 

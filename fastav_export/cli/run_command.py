@@ -202,7 +202,7 @@ def _run_engine(args, media: bool = False) -> int:
                                   max_new_tokens=args.max_new_tokens)
     if embeds is None:
         embeds = synthetic_embeds(backend.embedding_table(), layout, args.batch, args.seed)
-    title = f"{manifest.model} engine {args.engine}, {backend_name} backend on {backend.device} ({manifest.precision})"
+    title = f"{manifest.model} engine {args.engine}, {backend_name} backend on {backend.device} ({manifest.numerics})"
     return _generate_and_report(args, backend, embeds, layout, config, dims, title)
 
 

@@ -77,7 +77,7 @@ def main(args) -> int:
         media_workers=args.media_workers,
     )
     models = render_repository(manifest, args.out, settings)
-    print(f"wrote {args.out}: models {', '.join(models)} serving {manifest.model} ({manifest.precision}) "
+    print(f"wrote {args.out}: models {', '.join(models)} serving {manifest.model} ({manifest.numerics}) "
           f"from {manifest.path.resolve()}")
     print(f"placeholder id {settings.placeholder_id} at the {manifest.layout.n_tokens - manifest.layout.count('text')} "
           f"video/audio positions of the default layout ({manifest.layout.describe()})")

@@ -47,6 +47,9 @@ class Comparison:
                 tolerances.check_tolerance(name, value)
         self.engine_dir = Path(engine_dir)
         self.manifest = load_engine_dir(self.engine_dir)
+        if self.manifest.weights is not None and (atol is not None or rtol is not None):
+            raise FastAVError(f"{engine_dir} has {self.manifest.weights.kind} weights, which are measured against "
+                              "stated limits rather than a tolerance (docs/compare.md): drop --atol/--rtol")
         self.layout, self.config = self.manifest.layout, self.manifest.pruning
         check_request(self.manifest, self.layout, self.config, max_new_tokens)
         self.against, self.backend = against, backend or default_backend(self.manifest)
@@ -103,6 +106,8 @@ class Comparison:
         engine, reference = self.engine_runner(), self.reference_runner()
         results = _polygraphy(lambda: Comparator.run(
             [engine, reference], data_loader=feeds, save_inputs_path=None if save_inputs is None else str(save_inputs)))
+        if self.manifest.weights is not None:
+            return self._quantized_report(results[engine.name], results[reference.name])
         float_outputs = ["logits"]
         with np.errstate(divide="ignore", invalid="ignore"):  # relative error of equal zeros: 0 / 0
             accuracy = Comparator.compare_accuracy(
@@ -123,6 +128,23 @@ class Comparison:
         report["passed"] = passed and report.get("sources", {}).get("passed", True)
         report["summary"] = self._summary(report, failing)
         return report
+
+    def _quantized_report(self, engine_results, reference_results) -> dict:
+        """Quantized weights: the agreement figures against the stated limits (compare/quantized.py)."""
+        from .quantized import QUANTIZED_LIMITS, judge, measure
+
+        weights = self.manifest.weights
+        limits = QUANTIZED_LIMITS[weights.kind]
+        iterations = [measure(ours, theirs) for ours, theirs in zip(engine_results, reference_results, strict=True)]
+        overall = judge(iterations, limits)
+        summary = (f"{'PASSED' if overall['passed'] else 'FAILED'} | {self.engine_dir} ({self.backend}, "
+                   f"{self.manifest.precision}, {weights.kind} weights) vs {self.against}: {len(iterations)} input(s)"
+                   f" | kept Jaccard {overall['kept_jaccard']:.3f} (>= {limits.kept_jaccard}), tokens equal "
+                   f"{overall['tokens_equal']}/{overall['tokens']} (>= {limits.token_agreement:.0%}), logits error "
+                   f"{overall['logits_error']:.3g} (<= {limits.logits_error})")
+        return {"engine": str(self.engine_dir), "backend": self.backend, "against": self.against,
+                "precision": self.manifest.precision, "weights": weights.to_json(), "passed": overall["passed"],
+                "limits": limits.to_json(), "overall": overall, "iterations": iterations, "summary": summary}
 
     def unchecked_sources(self) -> dict[str, str]:
         """graph -> ONNX file, for the graphs the pipeline comparison did not run: the ONNX files the

@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Callable
 
 from ..contract.dims import DecoderDims
+from ..contract import graph_io
 from ..contract.graph_io import DEFAULT_FLAVOUR
 from ..contract.interleave import FrameInterleave
 from ..contract.layout import TokenLayout
 from ..contract.pruning_config import PruningConfig
+from ..contract.weights import WeightQuantization
 from ..errors import FastAVError
 from ..media.settings import AudioSettings, VideoSettings
 from ..user_io.json_input import read_json_file
@@ -138,16 +140,20 @@ def build_engine(model, *, model_name: str, source: dict, dims: DecoderDims, pre
                  layout: TokenLayout, config: PruningConfig, max_tokens: int, max_new_tokens: int,
                  out: Path, export_only: bool = False, backend: str = "ort", max_batch: int = 1,
                  timing_cache: Path | None = None, flavour: str | None = None, media: MediaBuild | None = None,
-                 pruning_source: dict | None = None, progress: Callable[[str], None] = lambda message: None) -> EngineManifest:
+                 pruning_source: dict | None = None, weights: WeightQuantization | None = None,
+                 progress: Callable[[str], None] = lambda message: None) -> EngineManifest:
     """Export `model` (already in the target precision) and build it into `out`.
 
     backend: "ort" (ONNX Runtime: the graphs are checked to load) or "trt" (TensorRT
     engines; `max_batch` rows at most, tuned with the shared `timing_cache`).
     `export_only` writes the ONNX graphs only. flavour: the graphs' attention ops
     (graph_io.FLAVOURS; default: the one `backend` runs fastest). media: also export the
-    encoders and store the tokenizer (the manifest's `media` section).
+    encoders and store the tokenizer (the manifest's `media` section). weights: quantize the
+    decoder's linear weights (contract/weights.py; its flavour must be the graphs').
     """
     flavour = flavour or DEFAULT_FLAVOUR[backend]
+    if weights is not None and weights.flavour != flavour:
+        raise ValueError(f"{weights.kind} weights for {weights.flavour} graphs, but the graphs are {flavour}")
     if backend == "trt" and flavour != "onnx-standard" and not export_only:
         raise FastAVError(f"TensorRT cannot build {flavour} graphs (ONNX Runtime's contrib ops): "
                           "drop --graphs or use --graphs onnx-standard with --backend trt")
@@ -165,8 +171,8 @@ def build_engine(model, *, model_name: str, source: dict, dims: DecoderDims, pre
                                    precision=precision, layout=layout, config=config, max_tokens=max_tokens,
                                    max_new_tokens=max_new_tokens, export_only=export_only, backend=backend,
                                    max_batch=max_batch, timing_cache=timing_cache, flavour=flavour,
-                                   media=media, pruning_source=pruning_source or {}, progress=progress,
-                                   started=started)
+                                   media=media, pruning_source=pruning_source or {}, weights=weights,
+                                   progress=progress, started=started)
             replace_directory(out, partial)
     except OSError as exc:  # the disk filled up, a directory turned read-only, ...: the build is undone
         shutil.rmtree(partial, ignore_errors=True)
@@ -185,7 +191,7 @@ def _filename(exc: OSError) -> str:
 
 def _build_into(directory: Path, model, *, model_name, source, dims, precision, layout, config, max_tokens,
                 max_new_tokens, export_only, backend, max_batch, timing_cache, flavour, media, pruning_source,
-                progress, started) -> EngineManifest:
+                weights, progress, started) -> EngineManifest:
     from ..export.onnx_graphs import export_graphs
 
     def step(name: str) -> None:
@@ -195,6 +201,13 @@ def _build_into(directory: Path, model, *, model_name, source, dims, precision, 
     onnx_dir = directory / ONNX_DIR
     exported = export_graphs(model, onnx_dir, config.global_layer, rollout, flavour,
                              progress=lambda name: step(f"export {name}.onnx ({flavour})"))
+    if weights is not None:
+        from ..export.weight_quantization import quantize_graph
+
+        for g in exported:
+            if g.name != graph_io.EMBED:  # the embedding table stays (contract/weights.py)
+                step(f"quantize {g.name}.onnx's weights to {weights.kind} ({weights.op})")
+                quantize_graph(g.path, weights)
     graphs = {g.name: GraphEntry(f"{ONNX_DIR}/{g.path.name}", g.inputs, g.outputs) for g in exported}
     backends = {}
     if not export_only and backend == "trt":
@@ -231,6 +244,7 @@ def _build_into(directory: Path, model, *, model_name, source, dims, precision, 
         pruning=config,
         rollout=rollout, max_tokens=max_tokens, max_new_tokens=max_new_tokens, graphs=graphs,
         backends=backends, versions=tool_versions(), media=media_section, pruning_source=pruning_source,
+        weights=weights,
     )
     step("hash files and write config.json")
     write_manifest(directory, manifest)
@@ -260,6 +274,7 @@ def _export_media(media: MediaBuild, rules, directory: Path, check_ort: bool, st
                         options=dict(media.options), family=media.family)
 
 
-def default_engine_dir(model_name: str, precision: str) -> Path:
-    return Path("engines") / f"{model_name}-{precision}"
+def default_engine_dir(model_name: str, precision: str, weights: str | None = None) -> Path:
+    """engines/<model>-<precision>, or engines/<model>-<precision>-<weights> with quantized weights."""
+    return Path("engines") / f"{model_name}-{precision}{f'-{weights}' if weights else ''}"
 

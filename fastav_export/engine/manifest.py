@@ -30,6 +30,7 @@ from ..contract.interleave import FrameInterleave
 from ..contract.layout import TokenLayout
 from ..contract.precision import ONNX_TYPES, PRECISIONS
 from ..contract.pruning_config import PruningConfig
+from ..contract.weights import ACCURACY_LEVELS, BLOCK_SIZES, QUANTIZED_OP, WEIGHT_KINDS, WeightQuantization
 from ..errors import FastAVError
 from ..media.settings import AudioSettings, VideoSettings
 from ..user_io.json_input import read_json_file
@@ -172,11 +173,17 @@ class EngineManifest:
     files: dict = field(default_factory=dict)  # relative path -> sha256
     media: MediaSection | None = None  # encoders and tokenizer (models with a media path)
     pruning_source: dict = field(default_factory=dict)  # where `pruning` came from: a preset file, the model's preset
+    weights: WeightQuantization | None = None  # quantized linear weights (`build --weights`); None: the precision's
     path: Path | None = None  # where it was loaded from (not stored)
 
     @property
     def global_layer(self) -> int:
         return self.pruning.global_layer
+
+    @property
+    def numerics(self) -> str:
+        """The precision, with the weights' kind when quantized: "fp32" or "fp32, int4 weights"."""
+        return self.precision if self.weights is None else f"{self.precision}, {self.weights.kind} weights"
 
     def file(self, relative: str) -> Path:
         return self.path / relative
@@ -200,6 +207,7 @@ class EngineManifest:
             "files": self.files,
             **({"media": self.media.to_json()} if self.media is not None else {}),
             **({"pruning_source": self.pruning_source} if self.pruning_source else {}),
+            **({"weights": self.weights.to_json()} if self.weights is not None else {}),
         }
 
     @classmethod
@@ -223,6 +231,7 @@ class EngineManifest:
             files=data["files"],
             media=MediaSection.from_json(data["media"]) if "media" in data else None,
             pruning_source=data.get("pruning_source", {}),
+            weights=WeightQuantization.from_json(data["weights"], data["flavour"]) if "weights" in data else None,
             path=path,
         )
 
@@ -331,6 +340,13 @@ def _one_of(choices) -> Check:
     def check(value, where):
         if not isinstance(value, str) or value not in choices:
             _fail(where, f"is {_show(value)}, expected one of {', '.join(choices)}")
+    return check
+
+
+def _one_of_numbers(choices) -> Check:
+    def check(value, where):
+        if isinstance(value, bool) or not isinstance(value, int) or value not in choices:
+            _fail(where, f"is {_show(value)}, expected one of {', '.join(map(str, choices))}")
     return check
 
 
@@ -447,6 +463,9 @@ MANIFEST_SCHEMA = {
     INTEGRITY: _sha256_hex,
     "media": optional(MEDIA_SCHEMA),
     "pruning_source": optional(_object),
+    "weights": optional({"kind": _one_of(WEIGHT_KINDS), "op": _one_of(tuple(QUANTIZED_OP.values())),
+                         "block_size": _one_of_numbers(BLOCK_SIZES), "accuracy_level": _one_of_numbers(ACCURACY_LEVELS),
+                         "lm_head": _boolean}),
 }
 
 
@@ -491,6 +510,14 @@ def _validate_manifest(data) -> None:
     for name, entry in graphs.items():
         if entry["onnx"] not in files:
             _fail(f"graphs.{name}.onnx", f"({entry['onnx']}) is not listed in files")
+    weights = data.get("weights")
+    if weights is not None:
+        try:
+            quantization = WeightQuantization.from_json(weights, data["flavour"])
+        except FastAVError as exc:
+            _fail("weights", f"are invalid ({exc})")
+        if quantization.op != weights["op"]:
+            _fail("weights.op", f"is {weights['op']!r} but {data['flavour']} graphs hold {quantization.op}")
     media = data.get("media")
     if media is not None:
         for name, entry in media["encoders"].items():

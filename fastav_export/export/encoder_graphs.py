@@ -13,7 +13,8 @@ dynamic first axes (`dynamic_shapes`). Qwen2.5-Omni's towers take several inputs
 the tables that depend on its size (rotary positions, window order, segment boundaries, computed in
 Python), all with dynamic lengths (`dynamic_axes`). They are exported in fp32: ONNX Runtime's CPU
 provider lacks half-precision kernels for several of their ops, and they run once per request,
-beside a decoder that dominates.
+beside a decoder that dominates. Like the decoder's, their exports are reused through the export
+cache when it is set (graph_cache.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .graph_cache import cached_export, graph_key
 from .onnx_graphs import ExportedGraph, _check, _quiet_exporter
 from .topk_gather import OPSET
 
@@ -53,14 +55,21 @@ def export_encoder(module: nn.Module, sample: torch.Tensor | tuple[torch.Tensor,
     dynamic = None if dynamic_axes is None else tuple(
         {axis: torch.export.Dim.DYNAMIC for axis in axes} or None for axes in dynamic_axes)
     module = module.float().eval()
-    with _quiet_exporter(), torch.no_grad():
-        program = torch.onnx.export(module, samples, dynamo=True,
-                                    opset_version=OPSET, input_names=inputs, output_names=outputs, optimize=True,
-                                    verbose=False, dynamic_shapes=dynamic)
-    program.model.graph.name = name
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{name}.onnx"
-    program.save(path, external_data=True)
-    _check(path)
+
+    def export() -> Path:
+        with _quiet_exporter(), torch.no_grad():
+            program = torch.onnx.export(module, samples, dynamo=True,
+                                        opset_version=OPSET, input_names=inputs, output_names=outputs, optimize=True,
+                                        verbose=False, dynamic_shapes=dynamic)
+        program.model.graph.name = name
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / f"{name}.onnx"
+        program.save(path, external_data=True)
+        _check(path)
+        return path
+
+    key = graph_key(name, module, samples, {"kind": "encoder", "module": type(module).__qualname__,
+                                            "io": [list(inputs), list(outputs)], "dynamic": repr(dynamic_axes)})
+    path = cached_export(name, out_dir, key, export)
     return ExportedGraph(name, path, list(inputs), list(outputs))
 

@@ -6,7 +6,9 @@ model-local functions of FastAV's own ops (TopKGather, RolloutStep) are attached
 graphs that call them. Then every graph gets stable names (nodes prefixed by their
 graph; parameters named as in the Hugging Face checkpoint, except the matmul weights
 the optimiser folds into transposed constants), weights in one external data file per
-graph, and `onnx.checker`'s full check with strict shape inference.
+graph, and `onnx.checker`'s full check with strict shape inference. With FASTAV_EXPORT_CACHE
+set, a graph this code exported before from the same module and samples is copied instead
+(graph_cache.py).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ..contract import graph_io
 from ..contract.dims import DecoderDims
 from ..contract.positions import default_positions
 from .custom_ops import FASTAV_DOMAIN, registered_schemas, translation_table
+from .graph_cache import cached_export, graph_key
 from .layer_graphs import DecoderLayerGraph, PostLayerGraph, PrePruneGraph
 from .rollout_function import DEFAULT_BLOCK, rollout_function
 from .topk_gather import OPSET, topk_gather_function
@@ -82,7 +85,18 @@ def _quiet_exporter():
 
 
 def _export(module: nn.Module, args: tuple, dynamic_shapes, name: str, inputs, outputs,
-            out_dir: Path, weight_names: dict[int, str], translations: dict) -> ExportedGraph:
+            out_dir: Path, weight_names: dict[int, str], translations: dict, settings: dict) -> ExportedGraph:
+    """One graph, or its copy from the export cache (graph_cache.py; `settings`: what else shapes it)."""
+    names = sorted(weight_names.get(p.data_ptr(), "") for p in module.parameters())
+    key = graph_key(name, module, args, {**settings, "inputs": list(inputs), "outputs": list(outputs),
+                                          "dynamic_shapes": repr(dynamic_shapes), "weight_names": names})
+    path = cached_export(name, out_dir, key, lambda: _export_now(module, args, dynamic_shapes, name, inputs, outputs,
+                                                                 out_dir, weight_names, translations))
+    return ExportedGraph(name, path, list(inputs), list(outputs))
+
+
+def _export_now(module: nn.Module, args: tuple, dynamic_shapes, name: str, inputs, outputs,
+                out_dir: Path, weight_names: dict[int, str], translations: dict) -> Path:
     with _quiet_exporter(), torch.no_grad():
         program = torch.onnx.export(module, args, dynamo=True, opset_version=OPSET, input_names=inputs,
                                     output_names=outputs, dynamic_shapes=dynamic_shapes, optimize=True,
@@ -103,7 +117,7 @@ def _export(module: nn.Module, args: tuple, dynamic_shapes, name: str, inputs, o
     program.save(path, external_data=True)
     _finalise(path)
     _check(path)
-    return ExportedGraph(name, path, list(inputs), list(outputs))
+    return path
 
 
 _FUNCTIONS = {"TopKGather": lambda: topk_gather_function(), "RolloutStep": lambda: rollout_function(OPSET)}
@@ -147,6 +161,9 @@ def export_graphs(model, out_dir: Path, global_layer: int, rollout: bool, flavou
     out_dir.mkdir(parents=True, exist_ok=True)
     in_place = graph_io.IN_PLACE_KV[flavour]
     translations = translation_table(flavour, rollout_block)
+    # what shapes every graph besides its module and samples (the cache key's settings); the pre graph also
+    # depends on the split and the rollout
+    settings = {"flavour": flavour, "rollout_block": rollout_block, "config": cfg.to_json_string(use_diff=False)}
     weight_names = {p.data_ptr(): n for n, p in model.named_parameters(remove_duplicate=False)}
     batch, new, past = _dims()
     hidden = torch.zeros(_BATCH, _NEW, cfg.hidden_size, dtype=dtype)
@@ -163,7 +180,7 @@ def export_graphs(model, out_dir: Path, global_layer: int, rollout: bool, flavou
     with registered_schemas():
         progress(graph_io.EMBED)
         graphs.append(_export(_Embed(model), (token_ids,), ({0: batch, 1: new},), graph_io.EMBED,
-                              *graph_io.embed_io(), out_dir, weight_names, translations))
+                              *graph_io.embed_io(), out_dir, weight_names, translations, settings))
 
         progress(graph_io.PRE)
         pre = PrePruneGraph(model, global_layer, rollout, in_place).eval()
@@ -174,7 +191,8 @@ def export_graphs(model, out_dir: Path, global_layer: int, rollout: bool, flavou
             args += [torch.full((_NEW,), 1.0 / _NEW), torch.tensor(0.5), torch.tensor(True)]
             shapes += [{0: new}, None, None]
         graphs.append(_export(pre, tuple(args), tuple(shapes), graph_io.PRE,
-                              *graph_io.pre_io(global_layer, rollout), out_dir, weight_names, translations))
+                              *graph_io.pre_io(global_layer, rollout), out_dir, weight_names, translations,
+                              {**settings, "global_layer": global_layer, "rollout": rollout}))
 
         for layer in range(global_layer, num_layers):
             name = graph_io.post(layer)
@@ -186,7 +204,7 @@ def export_graphs(model, out_dir: Path, global_layer: int, rollout: bool, flavou
             if not final:
                 args, shapes = (*args, *cut_args), (*shapes, *cut_dims)
             graphs.append(_export(module, args, shapes, name, *graph_io.post_io(layer, final), out_dir,
-                                  weight_names, translations))
+                                  weight_names, translations, settings))
     return graphs
 
 

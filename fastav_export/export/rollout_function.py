@@ -23,7 +23,7 @@ from onnx import AttributeProto, TensorProto, helper
 from .custom_ops import FASTAV_DOMAIN
 
 OP_TYPE = "RolloutStep"
-DEFAULT_BLOCK = 128
+DEFAULT_BLOCK = 64  # query rows per block: fastest on ONNX Runtime CPU at N = 2,892 (16..1024 measured)
 
 
 def _attr_constant(output: str, attribute: str, kind: int) -> onnx.NodeProto:

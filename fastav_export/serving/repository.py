@@ -106,7 +106,7 @@ def model_values(settings: RepositorySettings, manifest: EngineManifest, streami
     mode = "streams one response per token, then a summary" if streaming else "answers with one response"
     return {
         "fastav_version": __version__,
-        "description": f"{manifest.model} ({manifest.precision}) from {engine_dir}: {mode}.",
+        "description": f"{manifest.model} ({manifest.numerics}) from {engine_dir}: {mode}.",
         "model_name": name,
         "decoupled": "true" if streaming else "false",
         "mm_dtype": MM_DTYPES[settings.mm_dtype],

@@ -17,7 +17,7 @@ from .tritonserver import (
     server_env,
 )
 
-READY_TIMEOUT_S = 180
+READY_TIMEOUT_S = 300
 
 
 def free_port() -> int:

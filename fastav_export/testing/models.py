@@ -30,7 +30,7 @@ def tiny_model(name: str, seed: int = 0, attn_implementation: str = "sdpa", dtyp
 
 def build_tiny_engine(out, name: str, precision: str = "fp32", rollout: bool = True, export_only: bool = False,
                       max_tokens: int | None = None, max_new_tokens: int = 20, backend: str = "ort",
-                      flavour: str | None = None, media: bool = False):
+                      flavour: str | None = None, media: bool = False, weights: str | None = None):
     """Build `name`'s tiny seed model (seed 0) into `out` and return its manifest.
 
     With rollout=True the pre graph returns the importance, so the engine serves both
@@ -38,11 +38,13 @@ def build_tiny_engine(out, name: str, precision: str = "fp32", rollout: bool = T
     tokenizer, as `fastav-export build` does for a model with a media path. max_tokens: default 128,
     256 with video-salmonn2-tiny's encoders (its layout grows with the clip: a question and 8 s fit),
     and where the family's layout or longest clip needs more (Qwen2.5-Omni), what `fastav-export build`
-    gives it.
+    gives it. weights: "int4" or "int8" (`build --weights`'s defaults), or None for the precision's.
     """
     import copy
     from dataclasses import replace
 
+    from ..contract.graph_io import DEFAULT_FLAVOUR
+    from ..contract.weights import WeightQuantization
     from ..engine.build import MediaBuild, build_engine
 
     spec = get_model_spec(name)
@@ -61,7 +63,8 @@ def build_tiny_engine(out, name: str, precision: str = "fp32", rollout: bool = T
                         precision=precision, layout=spec.default_layout(),
                         config=config.resolve(spec.dims.num_layers), max_tokens=max_tokens,
                         max_new_tokens=max_new_tokens, out=out, export_only=export_only, backend=backend,
-                        max_batch=2, flavour=flavour, media=media_build)
+                        max_batch=2, flavour=flavour, media=media_build,
+                        weights=WeightQuantization(weights, flavour or DEFAULT_FLAVOUR[backend]) if weights else None)
 
 
 def _default_max_tokens(spec, media: bool) -> int:

@@ -83,6 +83,13 @@ BAD_INPUTS = [
     (["build", "--max-new-tokens", "0"], "must be an integer >= 1"),
     (["build", "--model", "videollama2"], "no built-in weights"),
     (["build", "--global-layer", "9"], "outside 1..5"),
+    (["build", "--weights", "int3"], "invalid choice"),
+    (["build", "--weights", "int8", "--graphs", "onnx-standard"], "int4 only"),
+    (["build", "--weights", "int8", "--backend", "trt"], "int4 only"),
+    (["build", "--weights", "int4", "--graphs", "onnx-standard", "--accuracy-level", "4"], "do not use"),
+    (["build", "--accuracy-level", "4"], "add --weights"),
+    (["build", "--quantize-lm-head"], "add --weights"),
+    (["build", "--weights", "int4", "--weight-block-size", "48"], "invalid choice"),
 ]
 
 

@@ -19,6 +19,8 @@ def streamed(pieces, stops) -> tuple[str, bool]:
 def test_examples():
     assert cut_at_stop("one. two. END three", ("END", ".")) == ("one", True)
     assert cut_at_stop("no stop here", ("END",)) == ("no stop here", False)
+    assert cut_at_stop("EDD", ("D", "EDD")) == ("E", True)  # "D" completes first, as a generator sees it
+    assert streamed(["ED", "D"], ["D", "EDD"]) == ("E", True)
     assert streamed(["one E", "N", "D two"], ["END"]) == ("one ", True)
     assert streamed(["one E", "N"], ["END"]) == ("one EN", False)  # a stop string that never completed
     scanner = StopScanner(("END",))

@@ -1,8 +1,9 @@
 """The rendered repository on a real tritonserver (CPU, ONNX Runtime, loopback).
 
 One server per module serves: the tiny default engine of every family (streaming + one-shot models,
-2 instances each, with their encoders and tokenizers, for media requests), a model over a tampered copy of an engine and one over an engine
-directory that no longer exists (both must fail to load with their reason in the log).
+one instance each, which batches concurrent requests itself, with their encoders and tokenizers for
+media requests), a model over a tampered copy of an engine and one over an engine directory that no
+longer exists (both must fail to load with their reason in the log).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def served(tiny_engine, tmp_path_factory):
     for model, name in MODELS.items():
         manifest = tiny_engine(model, media=get_model_spec(model).has_media)
         repo = work / f"repo-{name}"
-        render_repository(manifest, repo, RepositorySettings(name, instances=2, max_new_tokens=NEW_TOKENS,
+        render_repository(manifest, repo, RepositorySettings(name, max_new_tokens=NEW_TOKENS,
                                                              placeholder_id=placeholder_id_for(model)))
         repositories.append(repo)
         manifests[name] = manifest

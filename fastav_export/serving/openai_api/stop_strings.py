@@ -1,5 +1,9 @@
 """Stop strings on streamed text: cut the answer before the first one, without sending any part of it.
 
+"First" is the stop string that completes first as the text grows (the earliest end; of two ending
+together, the one that starts earlier), because that is when a generator sees it and stops. A rule
+by earliest start would depend on text not yet generated ("EDD" with stops "D" and "EDD").
+
 A stop string may arrive split over several pieces ("ST" then "OP"), so the scanner holds back
 the end of the text that could still begin one and sends it only once it cannot. The pieces it
 returns, joined, are always the whole text cut before its first stop string (`cut_at_stop`).
@@ -9,9 +13,9 @@ from __future__ import annotations
 
 
 def cut_at_stop(text: str, stops: tuple[str, ...]) -> tuple[str, bool]:
-    """(text before the earliest stop string, whether one was found)."""
-    found = [at for at in (text.find(stop) for stop in stops) if at >= 0]
-    return (text[:min(found)], True) if found else (text, False)
+    """(text before the stop string that completes first, whether one was found)."""
+    found = [(at + len(stop), at) for stop in stops if (at := text.find(stop)) >= 0]
+    return (text[:min(found)[1]], True) if found else (text, False)
 
 
 class StopScanner:

@@ -138,6 +138,7 @@ class TritonPythonModel:
             pb_utils.Logger.log_error(reason)
             raise pb_utils.TritonModelException(reason) from None
         pb_utils.Logger.log_info(f"{self.name}: serving {params['engine_dir']} ({self.engine.manifest.model}, "
+                                 f"{self.engine.manifest.numerics}, "
                                  f"{self.engine.backend_kind} backend, streaming {self.streaming}, "
                                  f"{threads} threads, KV budget {params['kv_budget_mib']} MiB)")
 
