@@ -26,8 +26,8 @@ def quantize_graph(path: Path, quantization: WeightQuantization) -> int:
     weights; returns how many MatMuls were quantized."""
     import onnx
     from onnxruntime.quantization import QuantFormat
-    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
+    MatMulNBitsQuantizer = _quantizer_class()  # noqa: N806
     model = onnx.load(str(path))
     heads = [node for node in model.graph.node if _scope(node) == LM_HEAD_SCOPE]
     if quantization.lm_head:
@@ -54,6 +54,20 @@ def quantize_graph(path: Path, quantization: WeightQuantization) -> int:
     onnx.save(quantized, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
               location=data.name)
     return count
+
+
+def _quantizer_class():
+    """MatMulNBitsQuantizer, imported without the root-logger setup its module does on import
+    (`logging.basicConfig(level=INFO)`, which would print every library's INFO lines from then on)."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+    finally:
+        for handler in [h for h in root.handlers if h not in handlers]:
+            root.removeHandler(handler)
+        root.setLevel(level)
+    return MatMulNBitsQuantizer
 
 
 def _scope(node) -> str | None:

@@ -60,7 +60,7 @@ def test_tolerances_are_refused_for_quantized_engines(tiny_engine, capsys):
     assert err.startswith("error: ") and "stated limits" in err and err.count("\n") == 1
 
 
-@pytest.mark.slow  # builds 4 quantized engines
+@pytest.mark.slow  # builds quantized engines (as tiny_engine tests are)
 @pytest.mark.parametrize("model", ["videollama2-tiny", "video-salmonn2-tiny"])
 @pytest.mark.parametrize("weights", ["int4", "int8"])
 def test_quantized_engines_pass_compare_within_the_stated_limits(tiny_engine, tmp_path, capsys, model, weights):
@@ -75,3 +75,5 @@ def test_quantized_engines_pass_compare_within_the_stated_limits(tiny_engine, tm
     assert out.startswith("PASSED") and f"{weights} weights" in out and "kept Jaccard" in out
     assert data["weights"]["kind"] == weights and len(data["iterations"]) == 4
     assert data["overall"]["kept_jaccard"] >= QUANTIZED_LIMITS[weights].kept_jaccard
+    assert main(["run", str(engine.path), "--max-new-tokens", "3"]) == 0
+    assert f"{weights} weights" in capsys.readouterr().out  # run says what it runs

@@ -74,3 +74,33 @@ def test_quantize_lm_head_turns_the_lm_head_into_a_quantized_matmul(tiny_engine,
     model = onnx.load(str(final), load_external_data=False)
     assert count == LINEARS_PER_LAYER + 1
     assert "Gemm" not in [op for _, op in _ops(model)]
+
+
+def test_fp16_trt_flavour_int4_graphs_keep_fp16_scales_and_activations(tiny_engine):
+    """What a TensorRT build takes: an fp16 onnx-standard export with int4 weights (export only: ONNX
+    Runtime's CPU provider is not what runs it)."""
+    manifest = tiny_engine("videollama2-tiny", precision="fp16", flavour="onnx-standard", export_only=True,
+                           backend="trt", weights="int4")
+    model = _graph(manifest, graph_io.PRE)
+    weights = {init.name: init for init in model.graph.initializer}
+    scales = [weights[node.input[1]] for node in model.graph.node if node.op_type == "DequantizeLinear"]
+    assert scales and all(scale.data_type == TensorProto.FLOAT16 for scale in scales)
+    assert not any(domain == "com.microsoft" for domain, _ in _ops(model))
+
+
+def test_quantizing_leaves_the_root_logger_as_it_was(tiny_engine, tmp_path):
+    """ONNX Runtime's quantizer module configures the root logger when imported; a build must not keep that."""
+    import logging
+    import shutil
+
+    from fastav_export.contract.weights import WeightQuantization
+    from fastav_export.export.weight_quantization import quantize_graph
+
+    manifest = tiny_engine("videollama2-tiny")
+    source = manifest.file(manifest.graphs[graph_io.PRE].onnx)
+    for path in (source, source.with_name(source.name + ".data")):
+        shutil.copy(path, tmp_path / path.name)
+    root = logging.getLogger()
+    before = (list(root.handlers), root.level)
+    quantize_graph(tmp_path / source.name, WeightQuantization("int8", "ort-contrib"))
+    assert (list(root.handlers), root.level) == before
