@@ -33,6 +33,7 @@ from ..contract.pruning_config import PruningConfig
 from ..contract.weights import ACCURACY_LEVELS, BLOCK_SIZES, QUANTIZED_OP, WEIGHT_KINDS, WeightQuantization
 from ..errors import FastAVError
 from ..media.settings import AudioSettings, VideoSettings
+from ..user_io.file_digest import sha256_file
 from ..user_io.json_input import read_json_file
 
 FORMAT = "fastav-engine"
@@ -249,14 +250,6 @@ def tool_versions() -> dict:
     return versions
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def manifest_digest(data: dict) -> str:
     """sha256 of the manifest's canonical JSON, without its own `manifest_sha256` entry."""
     content = {key: value for key, value in data.items() if key != INTEGRITY}
@@ -273,7 +266,7 @@ def write_manifest_data(directory: Path, data: dict) -> None:
 def write_manifest(directory: Path, manifest: EngineManifest) -> None:
     """Hash every file under `directory` and write config.json there."""
     manifest.files = {
-        p.relative_to(directory).as_posix(): sha256(p)
+        p.relative_to(directory).as_posix(): sha256_file(p)
         for p in sorted(directory.rglob("*")) if p.is_file() and p.name != MANIFEST
     }
     write_manifest_data(directory, manifest.to_json())
@@ -576,7 +569,7 @@ def load_engine_dir(path: str | Path, verify: bool = True) -> EngineManifest:
             raise FastAVError(f"{path}: {relative} is missing: {REBUILD}")
         if verify:
             try:
-                actual = sha256(file)
+                actual = sha256_file(file)
             except OSError as exc:
                 raise FastAVError(f"cannot read {file}: {exc.strerror or exc}") from None
             if actual != digest:

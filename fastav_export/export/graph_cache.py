@@ -29,6 +29,8 @@ from typing import Callable
 
 import torch
 
+from ..user_io.file_digest import sha256_file
+
 ENV_VAR = "FASTAV_EXPORT_CACHE"
 ENTRY_INDEX = "entry.json"
 
@@ -80,14 +82,6 @@ def graph_key(name: str, module: torch.nn.Module, samples, settings: dict) -> st
     return digest.hexdigest()
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def cached_export(name: str, out_dir: Path, key: str | None, export: Callable[[], Path]) -> Path:
     """`out_dir`/`name`.onnx (weights beside it): copied from the cache entry `key`, or written by
     `export()` (which returns that path) and then stored. Without a cache directory or key, just exports."""
@@ -110,7 +104,7 @@ def _valid_entry(entry: Path) -> list[str] | None:
     """The entry's file names, when its index is readable and every file matches its sha256."""
     try:
         index = json.loads((entry / ENTRY_INDEX).read_text())
-        if all(_sha256(entry / file) == digest for file, digest in index.items()):
+        if all(sha256_file(entry / file) == digest for file, digest in index.items()):
             return sorted(index)
     except (OSError, ValueError, AttributeError):
         pass
@@ -126,7 +120,7 @@ def _store(entry: Path, files: list[Path]) -> None:
         staging = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
         for file in files:
             shutil.copyfile(file, staging / file.name)
-        (staging / ENTRY_INDEX).write_text(json.dumps({file.name: _sha256(file) for file in files}))
+        (staging / ENTRY_INDEX).write_text(json.dumps({file.name: sha256_file(file) for file in files}))
         if entry.exists():
             shutil.rmtree(entry, ignore_errors=True)  # an invalid entry (a valid one was returned before)
         os.rename(staging, entry)
