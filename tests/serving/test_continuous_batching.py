@@ -34,7 +34,9 @@ from tritonclient.utils import InferenceServerException  # noqa: E402
 
 from fastav_export.serving.server_process import TritonServer  # noqa: E402
 
-pytestmark = pytest.mark.slow  # starts a real tritonserver
+# slow: starts a real tritonserver; one group, so one test worker starts the module's server (pyproject.toml's
+# --dist loadgroup), not every worker that runs one of its tests
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("continuous-batching")]
 
 MODEL = "video-salmonn2-tiny"
 NEW_TOKENS = 6

@@ -31,7 +31,9 @@ from fastav_export.serving.server_process import TritonServer, free_port
 
 from .served_app import serve_app
 
-pytestmark = pytest.mark.slow  # a real tritonserver
+# slow: a real tritonserver; one group, so one test worker starts the module's server (pyproject.toml's
+# --dist loadgroup), not every worker that runs one of its tests
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("openai-endpoint")]
 
 NAME = "vl2"
 NEW_TOKENS = 6

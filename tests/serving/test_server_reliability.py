@@ -34,7 +34,9 @@ from tritonclient.utils import InferenceServerException  # noqa: E402
 
 from fastav_export.serving.server_process import TritonServer  # noqa: E402
 
-pytestmark = pytest.mark.slow  # starts real tritonservers and kills their stubs
+# slow: starts real tritonservers and kills their stubs; one group, so one test worker starts the module's server (pyproject.toml's
+# --dist loadgroup), not every worker that runs one of its tests
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("server-reliability")]
 
 MODEL = "videollama2-tiny"
 LONG = 2000
