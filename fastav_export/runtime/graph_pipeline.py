@@ -20,6 +20,14 @@ GroupQueryAttention); "onnx-standard" graphs read the buffer as the past and ret
 only the new entries, which are copied in at the next free slot. Either way the past
 is never copied and decode shapes never change (what CUDA-graph capture needs).
 
+Chunked prefill (in-place flavour, one row): a graph call whose cut keeps a fixed set of
+tokens (the global cut of a positional or dense run, not a rollout ranking; a later layer
+without a cut, and the last layer) runs over the tokens in windows of `prefill_chunk`,
+each over the buffer the earlier windows wrote, its cut keeping that window's share of the
+kept set. Causal attention then scores each window only against the keys it can see, where
+one call's fused attention scores every query against every key and masks half of them.
+The kept tokens and KV entries are the same, and on ONNX Runtime the logits too, bit for bit.
+
 Decoding runs a `DecodeStep`: every tensor a step reads or writes is allocated once
 after prefill and updated in place (token ids, position, past lengths), so each graph
 call is prepared once (`GraphRunner.prepare`: ONNX Runtime keeps its I/O binding,
@@ -84,6 +92,9 @@ class GraphPipeline(Closing):
     """prefill / decode / embed / schedule over `graphs` (same interface as `TorchReference`)."""
 
     name = "graphs"
+    # Tokens per graph call in a chunked prefill (None: one call). 256 was the fastest of 96..1,024
+    # for the mid-size model's 2,892-token prompt on ONNX Runtime's CPU (docs/measured.md).
+    prefill_chunk: int | None = 256
 
     def __init__(self, manifest: EngineManifest, layout: TokenLayout, config: PruningConfig, graphs: GraphRunner):
         dims = manifest.dims
@@ -175,6 +186,62 @@ class GraphPipeline(Closing):
         self._store(outputs, layers, new)
         return outputs
 
+    def _chunkable(self, cut: dict | None, batch: int, n: int) -> bool:
+        """Whether a graph call over n tokens can run in chunks: graphs that write the buffer in place,
+        one row (GroupQueryAttention takes several new tokens over a past for one row only), more tokens
+        than a chunk, and no cut or one keeping every candidate it is given (a fixed set: a ranking cut
+        needs every token's score first)."""
+        fixed = cut is None or cut["keep"].shape[0] == cut["candidates"].shape[1]
+        return (self.in_place_kv and self.prefill_chunk is not None and batch == 1 and n > self.prefill_chunk
+                and fixed)
+
+    def _chunks(self, n: int, cut: dict | None):
+        """(start, end, the window's cut) per window of `prefill_chunk` tokens: the cut keeps the window's
+        share of the kept set, in window-local indices (None without a cut)."""
+        kept = None if cut is None else torch.cat((cut["protected"], cut["candidates"]), dim=1).sort(dim=1).values[0]
+        for start in range(0, n, self.prefill_chunk):
+            end = min(start + self.prefill_chunk, n)
+            window_cut = None
+            if kept is not None:
+                inside = kept[(kept >= start) & (kept < end)] - start
+                window_cut = {"candidates": inside[None, :0].contiguous(), "protected": inside[None].contiguous(),
+                              "keep": self._empty((0,), torch.int64)}
+            yield start, end, window_cut
+
+    @staticmethod
+    def _window(tensor: torch.Tensor, start: int, end: int) -> torch.Tensor:
+        """Tokens [start, end) of hidden states [B, n, D] or position ids [B, n] / [3, B, n]."""
+        return (tensor[:, start:end] if tensor.dim() == 3 and tensor.dtype != torch.int64
+                else tensor[..., start:end]).contiguous()
+
+    @staticmethod
+    def _joined(pieces, hidden_name: str, original: torch.Tensor):
+        """One call's (kept hidden states, kept positions, kept original indices) from [(start, outputs)]."""
+        hidden = torch.cat([outputs[hidden_name] for _, outputs in pieces], dim=1)
+        positions = torch.cat([outputs["kept_position_ids"] for _, outputs in pieces], dim=-1).contiguous()
+        index = torch.cat([outputs["kept_index"] + start for start, outputs in pieces], dim=1)
+        return hidden, positions, torch.gather(original, 1, index)
+
+    def _run_pre_chunked(self, hidden, positions, original, cut: dict, rollout_inputs: dict):
+        """The pre graph window by window, each over the buffer the earlier ones wrote."""
+        pieces = []
+        for start, end, window_cut in self._chunks(hidden.shape[1], cut):
+            extra_inputs, extra_outputs = dict(rollout_inputs), {}
+            if rollout_inputs:  # not ranking: the importance is not computed, only shaped like the window
+                extra_inputs["rollout_weights"] = rollout_inputs["rollout_weights"][start:end].contiguous()
+                extra_outputs["importance"] = self._empty((hidden.shape[0], end - start), torch.float32)
+            pieces.append((start, self._run_pre(self._window(hidden, start, end), self._window(positions, start, end),
+                                                window_cut, extra_inputs, extra_outputs)))
+        return self._joined(pieces, "hidden_states", original)
+
+    def _run_post_chunked(self, layer: int, hidden, positions, original, cut: dict | None):
+        """A post graph window by window: (kept hidden, positions, original indices), or for the last
+        layer (no cut) the last window's outputs, whose logits are the last token's."""
+        pieces = [(start, self._run_post(layer, self._window(hidden, start, end), self._window(positions, start, end),
+                                         window_cut))
+                  for start, end, window_cut in self._chunks(hidden.shape[1], cut)]
+        return pieces[-1][1] if cut is None else self._joined(pieces, "layer_output", original)
+
     def _run_post(self, layer: int, hidden, positions, cut: dict | None) -> dict:
         """Layer `layer` >= K on its [B, n_l] tokens: the kept tokens' layer_output (or the logits)."""
         batch, new = hidden.shape[:2]
@@ -224,19 +291,30 @@ class GraphPipeline(Closing):
         if sched.drops[K - 1] > 0:
             eligible = (self._candidate if ranks else
                         torch.from_numpy(positional_keep_mask(self.layout, self.config)).to(self.device))
-        outputs = self._run_pre(hidden, positions, self._cut(original, eligible, sched.candidates[K]),
-                                rollout_inputs, rollout_outputs)
-        hidden, positions, original = self._advance(outputs, "hidden_states", original)
+        cut = self._cut(original, eligible, sched.candidates[K])
+        if not ranks and self._chunkable(cut, batch, n):
+            hidden, positions, original = self._run_pre_chunked(hidden, positions, original, cut, rollout_inputs)
+        else:
+            outputs = self._run_pre(hidden, positions, cut, rollout_inputs, rollout_outputs)
+            hidden, positions, original = self._advance(outputs, "hidden_states", original)
 
         kept = {}
         for layer in range(K, L):
             kept[layer] = original.cpu()
-            if layer == L - 1:
-                outputs = self._run_post(layer, hidden, positions, None)
-                break
-            drops = sched.drops[layer]
-            cut = self._cut(original, self._candidate if drops else None, sched.candidates[layer] - drops)
+            cut = None
+            if layer < L - 1:
+                drops = sched.drops[layer]
+                cut = self._cut(original, self._candidate if drops else None, sched.candidates[layer] - drops)
+            if self._chunkable(cut, batch, hidden.shape[1]):  # no cut at this layer (a dense run), or the last
+                chunked = self._run_post_chunked(layer, hidden, positions, original, cut)
+                if cut is None:
+                    outputs = chunked
+                    break
+                hidden, positions, original = chunked
+                continue
             outputs = self._run_post(layer, hidden, positions, cut)
+            if cut is None:
+                break
             hidden, positions, original = self._advance(outputs, "layer_output", original)
         self._next_position = next_positions(positions)
         return PrefillOutput(logits=outputs["logits"], kept=kept)
