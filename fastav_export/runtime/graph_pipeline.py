@@ -209,12 +209,6 @@ class GraphPipeline(Closing):
             yield start, end, window_cut
 
     @staticmethod
-    def _window(tensor: torch.Tensor, start: int, end: int) -> torch.Tensor:
-        """Tokens [start, end) of hidden states [B, n, D] or position ids [B, n] / [3, B, n]."""
-        return (tensor[:, start:end] if tensor.dim() == 3 and tensor.dtype != torch.int64
-                else tensor[..., start:end]).contiguous()
-
-    @staticmethod
     def _joined(pieces, hidden_name: str, original: torch.Tensor):
         """One call's (kept hidden states, kept positions, kept original indices) from [(start, outputs)]."""
         hidden = torch.cat([outputs[hidden_name] for _, outputs in pieces], dim=1)
@@ -230,15 +224,16 @@ class GraphPipeline(Closing):
             if rollout_inputs:  # not ranking: the importance is not computed, only shaped like the window
                 extra_inputs["rollout_weights"] = rollout_inputs["rollout_weights"][start:end].contiguous()
                 extra_outputs["importance"] = self._empty((hidden.shape[0], end - start), torch.float32)
-            pieces.append((start, self._run_pre(self._window(hidden, start, end), self._window(positions, start, end),
+            pieces.append((start, self._run_pre(hidden[:, start:end].contiguous(),
+                                                positions[..., start:end].contiguous(),  # [B, n] or [3, B, n]
                                                 window_cut, extra_inputs, extra_outputs)))
         return self._joined(pieces, "hidden_states", original)
 
     def _run_post_chunked(self, layer: int, hidden, positions, original, cut: dict | None):
         """A post graph window by window: (kept hidden, positions, original indices), or for the last
         layer (no cut) the last window's outputs, whose logits are the last token's."""
-        pieces = [(start, self._run_post(layer, self._window(hidden, start, end), self._window(positions, start, end),
-                                         window_cut))
+        pieces = [(start, self._run_post(layer, hidden[:, start:end].contiguous(),
+                                         positions[..., start:end].contiguous(), window_cut))
                   for start, end, window_cut in self._chunks(hidden.shape[1], cut)]
         return pieces[-1][1] if cut is None else self._joined(pieces, "layer_output", original)
 
