@@ -6,10 +6,10 @@ preset, the encoders, the backend artifacts, the output directory) export the sa
 With the environment variable FASTAV_EXPORT_CACHE set to a directory, each exported graph is
 stored there under a key that covers everything its export depends on:
 
-    the exporting code (the sources of fastav_export's export and contract packages) and the
-    versions of torch, onnx and onnxscript; the graph's name and export settings (flavour,
-    split layer, rollout, ...); the model config; every parameter and buffer of the module
-    exported, by name, dtype, shape and bytes; the traced sample inputs, likewise;
+    the exporting code (every source file of the package: layer modules, encoders, export
+    code) and the versions of torch, transformers, onnx and onnxscript; the graph's name and
+    export settings (flavour, split layer, rollout, ...); the model config; every parameter and
+    buffer of the module exported, by name, dtype, shape and bytes; the traced samples, likewise;
 
 and a later export with the same key copies the stored files instead. Entries are written to a
 temporary directory and renamed into place, so concurrent builds (test workers) never see half
@@ -42,15 +42,15 @@ def cache_directory() -> Path | None:
 
 @cache
 def _code_version() -> str:
-    """sha256 of the exporting code and the exporter's versions."""
+    """sha256 of the package's sources (the layer modules, the encoders of every family, the export
+    code) and of the versions of the libraries that shape a graph."""
     from importlib import metadata
 
     digest = hashlib.sha256()
     package = Path(__file__).resolve().parent.parent
-    for folder in ("export", "contract"):
-        for source in sorted((package / folder).glob("*.py")):
-            digest.update(source.name.encode() + b"\0" + source.read_bytes())
-    for name in ("torch", "onnx", "onnxscript"):
+    for source in sorted(package.rglob("*.py")):
+        digest.update(source.relative_to(package).as_posix().encode() + b"\0" + source.read_bytes())
+    for name in ("torch", "transformers", "onnx", "onnxscript"):
         digest.update(f"{name}={metadata.version(name)}".encode())
     return digest.hexdigest()
 
