@@ -24,6 +24,13 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.slow)
 
 
+def pytest_configure(config):
+    """The fast tier starts no servers, so nothing needs loadgroup's groups (pyproject.toml): idle
+    workers take tests from busy ones instead, which finishes it sooner."""
+    if "not slow" in (config.getoption("markexpr") or "") and getattr(config.option, "dist", None) == "loadgroup":
+        config.option.dist = "worksteal"
+
+
 def pytest_xdist_auto_num_workers(config) -> int:
     """Workers for `-n auto` (pyproject.toml): 2 for the fast tier, which computes all the time, and 3
     for everything, where a third of the time a worker waits on a tritonserver or a child process."""

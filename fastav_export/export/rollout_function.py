@@ -23,7 +23,8 @@ from onnx import AttributeProto, TensorProto, helper
 from .custom_ops import FASTAV_DOMAIN
 
 OP_TYPE = "RolloutStep"
-DEFAULT_BLOCK = 64  # query rows per block: fastest on ONNX Runtime CPU at N = 2,892 (16..1024 measured)
+DEFAULT_BLOCK = 64  # query rows per block: the fastest of 16..1024 on ONNX Runtime's CPU at N = 2,892
+# (`python benchmarks/prefill_kernels.py`)
 
 
 def _attr_constant(output: str, attribute: str, kind: int) -> onnx.NodeProto:

@@ -92,8 +92,9 @@ class GraphPipeline(Closing):
     """prefill / decode / embed / schedule over `graphs` (same interface as `TorchReference`)."""
 
     name = "graphs"
-    # Tokens per graph call in a chunked prefill (None: one call). 256 was the fastest of 96..1,024
-    # for the mid-size model's 2,892-token prompt on ONNX Runtime's CPU (docs/measured.md).
+    # Tokens per graph call in a chunked prefill (None: one call). 256 and 512 were the fastest of
+    # 128..1,024 for the mid-size model's 2,892-token prompt on ONNX Runtime's CPU
+    # (`python benchmarks/prefill_kernels.py`, docs/measured.md).
     prefill_chunk: int | None = 256
 
     def __init__(self, manifest: EngineManifest, layout: TokenLayout, config: PruningConfig, graphs: GraphRunner):
