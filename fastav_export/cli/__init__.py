@@ -25,7 +25,9 @@ COMMANDS = {
     "serve-openai": ("fastav_export.cli.serve_openai_command",
                      "serve an OpenAI-compatible chat API in front of a running tritonserver"),
     "calibrate": ("fastav_export.cli.calibrate_command", "derive a positional pruning preset from attention rollout"),
+    "eval": ("fastav_export.cli.eval_command", "accuracy of pruning policies on a dataset of video questions, with FLOPs"),
     "sample-clip": ("fastav_export.cli.sample_clip_command", "write a sample video clip (moving colours, 440 Hz tone)"),
+    "sample-dataset": ("fastav_export.cli.sample_dataset_command", "write sample clips and questions to try eval on"),
 }
 
 EPILOG = """examples:
@@ -42,6 +44,7 @@ EPILOG = """examples:
   fastav-export triton engines/videollama2-tiny-fp32 --out model_repository
   fastav-export serve-openai --triton localhost:8001 --model videollama2-tiny-fp32
   fastav-export calibrate --model videollama2-tiny --samples samples/ --out preset.json
+  fastav-export eval engines/videollama2-tiny-fp32 --data questions.jsonl --policies dense,preset,rollout:0.3
 """
 
 

@@ -112,7 +112,56 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
+    out, manifest, seconds = build_from_args(args, say=print)
+    size = sum(manifest.file(f).stat().st_size for f in manifest.files) / 2**20
+    print(f"built {out} in {seconds:.1f} s: {len(manifest.graphs)} graphs, "
+          f"{len(manifest.files)} files, {size:.1f} MiB")
+    if args.export_only:  # nothing here can run it yet: say what it is for instead
+        print(f"the ONNX graphs only (--export-only) are in {shlex.quote(str(Path(out) / 'onnx'))}: "
+              "`fastav-export run` needs a build without --export-only")
+    elif manifest.media is not None:
+        print(f"run it: fastav-export run {shlex.quote(str(out))} --video FILE --question TEXT")
+    else:
+        print(f"run it: fastav-export run {shlex.quote(str(out))}")
+    return 0
 
+
+def build(**options) -> Path:
+    """`fastav-export build` from Python: each keyword is the flag's name with underscores
+    (`build(model="video-salmonn2-tiny", fp16=True, weights="int4", out="engines/x")`); True sets a
+    switch. Returns the engine directory. The same checks run as on the command line, and a bad
+    option raises FastAVError with the same one line."""
+    import argparse
+
+    class RaisingParser(argparse.ArgumentParser):
+        def error(self, message):
+            raise FastAVError(message)
+
+    parser = RaisingParser(prog="fastav_export.build", add_help=False)
+    add_arguments(parser)
+    known = {action.dest: action for action in parser._actions}
+    argv: list[str] = []
+    for name, value in options.items():
+        action = known.get(name)
+        if action is None or not action.option_strings:
+            raise FastAVError(f"unknown build option {name!r}: use the flags of `fastav-export build --help` with "
+                              "underscores, e.g. max_new_tokens=64")
+        flag = action.option_strings[0]
+        if action.nargs == 0:  # a switch
+            if value is True:
+                argv.append(flag)
+            elif value not in (False, None):
+                raise FastAVError(f"build option {name} is a switch: pass True or False, not {value!r}")
+        elif value is not None:
+            argv += [flag, str(value)]
+    args = parser.parse_args(argv)
+    out, _, _ = build_from_args(args, say=log.info)
+    return Path(out)
+
+
+def build_from_args(args, say=print):
+    """Build what `args` (the parsed flags) ask for: (engine directory, manifest, seconds).
+    say: where the loading report goes (the command line prints it)."""
     from ..contract.precision import TORCH_DTYPES
     from ..engine.build import build_engine, check_target, default_engine_dir
 
@@ -168,7 +217,7 @@ def main(args) -> int:
         raise FastAVError(f"--timing-cache {args.timing_cache} is a directory: give a file name")
 
     started = time.perf_counter()
-    media = _media_build(args, spec, dims) if with_media else None
+    media = _media_build(args, spec, dims, say) if with_media else None
     model = load_decoder(args, spec, TORCH_DTYPES[precision])
     source = ({"kind": "checkpoint", "path": str(Path(args.checkpoint).resolve())} if args.checkpoint
               else {"kind": "random", "seed": args.seed})
@@ -181,17 +230,7 @@ def main(args) -> int:
                             timing_cache=args.timing_cache, flavour=args.graphs, media=media,
                             pruning_source=pruning_source(args, dims.num_layers), weights=weights,
                             progress=log.info)
-    size = sum(manifest.file(f).stat().st_size for f in manifest.files) / 2**20
-    print(f"built {out} in {time.perf_counter() - started:.1f} s: {len(manifest.graphs)} graphs, "
-          f"{len(manifest.files)} files, {size:.1f} MiB")
-    if args.export_only:  # nothing here can run it yet: say what it is for instead
-        print(f"the ONNX graphs only (--export-only) are in {shlex.quote(str(Path(out) / 'onnx'))}: "
-              "`fastav-export run` needs a build without --export-only")
-    elif manifest.media is not None:
-        print(f"run it: fastav-export run {shlex.quote(str(out))} --video FILE --question TEXT")
-    else:
-        print(f"run it: fastav-export run {shlex.quote(str(out))}")
-    return 0
+    return out, manifest, time.perf_counter() - started
 
 
 def weight_quantization(args) -> WeightQuantization | None:
@@ -221,14 +260,14 @@ def _longest_prompt(spec, layout, options) -> int:
     return longest_prompt(spec, layout, options)
 
 
-def _media_build(args, spec, dims):
-    """The encoders and tokenizer to export beside the decoder, with the loading report printed."""
+def _media_build(args, spec, dims, say=print):
+    """The encoders and tokenizer to export beside the decoder, with the loading report said."""
     from ..engine.build import MediaBuild
     from ..models.families import load_media_parts
 
     parts = load_media_parts(spec, dims, args.checkpoint, args.vision_tower, seed=args.seed,
                              options=family_options(args, spec))
-    print("loaded:")
+    say("loaded:")
     for part, where in parts.sources.items():
-        print(f"  {part}: {where}")
+        say(f"  {part}: {where}")
     return MediaBuild.from_parts(spec, parts)

@@ -179,28 +179,29 @@ def _load_samples(args, spec, dims, model, paths, flag, layout=None):
 
 
 def _video_samples(args, spec, dims, model, videos, flag):
+    """The videos' prompts, built as `run` and `eval` build them (`Engine.prompt_inputs`) on the loaded model."""
     import torch
 
+    from ..api.engine import Engine
+    from ..api.runners import ReferenceRunner
     from ..calibration.calibrate import Sample
     from ..media.decode import NoAudioTrack
     from ..models.families import load_media_parts
-    from ..runtime.front_end import FrontEnd
 
     if not spec.has_media:
         raise FastAVError(f"{spec.name} has no media path: pass .npy embeddings samples")
     parts = load_media_parts(spec, dims, args.checkpoint, None, seed=args.seed)
-    front = FrontEnd.from_parts(spec, parts)
     samples, layout = [], None
-    table = model.model.embed_tokens.weight.detach().float()
-    for path in videos:
-        try:
-            prompt, _ = front.prompt(args.question, path)
-        except NoAudioTrack as exc:  # calibrate takes no separate audio: the sample itself must change
-            raise FastAVError(f"{exc}: calibrate's video samples need their own audio track; drop it from "
-                              f"{flag}, or pass the samples as .npy embeddings") from None
-        layout = layout or prompt.layout
-        samples.append(Sample(path.name, prompt.splice(table[torch.from_numpy(prompt.text_ids())]), prompt.layout,
-                              None if prompt.positions is None else torch.as_tensor(prompt.positions)))
+    with Engine(ReferenceRunner(spec, dims, parts, model, spec.name, torch.device("cpu"), torch.float32)) as engine:
+        for path in videos:
+            try:
+                prompt, embeds, _ = engine.prompt_inputs(path, args.question)
+            except NoAudioTrack as exc:  # calibrate takes no separate audio: the sample itself must change
+                raise FastAVError(f"{exc}: calibrate's video samples need their own audio track; drop it from "
+                                  f"{flag}, or pass the samples as .npy embeddings") from None
+            layout = layout or prompt.layout
+            samples.append(Sample(path.name, embeds, prompt.layout,
+                                  None if prompt.positions is None else torch.as_tensor(prompt.positions)))
     return layout, samples
 
 

@@ -65,102 +65,67 @@ def check_media_arguments(args) -> bool:
 
 
 def run_engine(args) -> int:
+    from ..api.engine import Engine
+    from ..api.runners import EngineDirRunner
     from ..engine.manifest import load_engine_dir
     from ..engine.requests import check_request
-    from ..runtime.backends import default_backend, open_engine_backend
-    from ..runtime.front_end import FrontEnd
     from .options import engine_preset_target, pruning_config_from_args
 
     manifest = load_engine_dir(args.engine)
-    backend_name = args.backend or default_backend(manifest)
     config = pruning_config_from_args(args, None, manifest.dims.num_layers, base=manifest.pruning,
                                       target=engine_preset_target(manifest))
-    check_request(manifest, manifest.layout, config, args.max_new_tokens)  # before any media is decoded
-    with FrontEnd.from_engine(manifest, args.threads, backend_name) as front:
-        prompt, seconds = _prompt(front, args)
-        backend = open_engine_backend(manifest, prompt.layout, config, backend_name, threads=args.threads,
-                                      max_new_tokens=args.max_new_tokens)
-        with backend:
-            text_embeds = backend.embed(prompt.text_ids()[None])[0].float().cpu()
-            encoders = "TensorRT" if front.encoders.name == "trt" else "ONNX Runtime"
-            title = (f"{manifest.model} engine {args.engine}, {backend_name} backend on {backend.device} "
-                     f"({manifest.numerics}); encoders on {encoders}")
-            return _answer_and_report(args, backend, front, prompt, text_embeds, seconds, manifest.dims, config,
-                                      title, _sources(manifest.media.sources))
+    check_request(manifest, manifest.layout, config, args.max_new_tokens)  # before anything is opened or decoded
+    with Engine(EngineDirRunner(manifest, args.backend, args.threads)) as engine:
+        return _answer_and_report(args, engine, config)
 
 
 def run_torch(args, spec, dims, config, dtype, device) -> int:
-    import torch
-
+    from ..api.engine import Engine
+    from ..api.runners import ReferenceRunner
     from ..models import all_specs
-    from ..models.families import load_media_parts
-    from ..reference.torch_reference import TorchReference
-    from ..runtime.front_end import FrontEnd
-    from ..runtime.token_limit import TokenLimit
-    from .options import check_layout_positions, check_run_memory, family_options, load_decoder
+    from .options import family_options
 
     if spec is None or not spec.has_media:
         raise FastAVError(f"{getattr(spec, 'name', 'a plain Qwen2 checkpoint')} has no media path (encoders, "
                           f"tokenizer): use one of {', '.join(s.name for s in all_specs() if s.has_media)}, or pass --embeds")
     started = time.perf_counter()
-    parts = load_media_parts(spec, dims, args.checkpoint, args.vision_tower, seed=args.seed,
-                             options=family_options(args, spec))
-    model = load_decoder(args, spec, dtype, device, args.attn_implementation)
+    name = str(args.checkpoint or spec.name)
+    runner = ReferenceRunner.load(spec, dims, name, args.checkpoint, args.vision_tower, seed=args.seed,
+                                  options=family_options(args, spec), device=str(device), dtype=args.dtype,
+                                  attn_implementation=args.attn_implementation, rollout_impl=args.rollout_impl)
     log.debug(f"loaded the model in {time.perf_counter() - started:.1f} s")
-    # what the reference can run, so a clip whose layout follows its length is refused before decoding
-    front = FrontEnd.from_parts(spec, parts, token_limit=TokenLimit.of_model(dims.max_position_embeddings,
-                                                                             args.max_new_tokens))
-    prompt, seconds = _prompt(front, args)
-    check_layout_positions(prompt.layout, dims, args.max_new_tokens)
-    check_run_memory(prompt.layout, config, dims, 1, args.max_new_tokens, dtype.itemsize, synthetic=False)
-    backend = TorchReference(model, prompt.layout, config, rollout_impl=args.rollout_impl)
-    with torch.no_grad():
-        ids = torch.from_numpy(prompt.text_ids()).to(backend.device)
-        text_embeds = model.model.embed_tokens(ids).float().cpu()
-    title = f"{args.checkpoint or spec.name}, torch backend on {device} ({args.dtype})"
-    return _answer_and_report(args, backend, front, prompt, text_embeds, seconds, dims, config, title,
-                              _sources(parts.sources))
+    with Engine(runner) as engine:
+        return _answer_and_report(args, engine, config)
 
 
-def _prompt(front, args):
-    """`front.prompt` for the run's media flags; a clip without sound gets the flags that fix it."""
+def _answer(engine, args, config):
+    """`engine.answer` for the run's flags; a clip without sound gets the flags that fix it."""
     from ..media.decode import NoAudioTrack
 
     try:
-        return front.prompt(args.question, args.video, args.audio, args.silent_audio)
+        return engine.answer(args.video, args.question, audio=args.audio, silent_audio=args.silent_audio,
+                             pruning=config, max_new_tokens=args.max_new_tokens)
     except NoAudioTrack as exc:
         advice = ("pass an audio file (or a video with sound) with --audio" if args.audio is not None
                   else "pass the audio with --audio FILE, or --silent-audio to answer with silence")
         raise FastAVError(f"{exc}: {advice}") from None
 
 
-def _sources(sources: dict) -> list[str]:
-    return [f"  {part}: {where}" for part, where in sources.items()]
-
-
-def _answer_and_report(args, backend, front, prompt, text_embeds, seconds, dims, config, title, sources) -> int:
-    from ..contract.flops import flops_report
-    from ..runtime.answer import answer
-
-    embeds = prompt.splice(text_embeds)
-    result = answer(backend, embeds, args.max_new_tokens, front.tokenizer, front.stop_ids(), prompt.positions)
-    result.seconds = {**seconds, **result.seconds}
-    report = flops_report(dims, backend.schedule)
-    print(f"model: {title}")
-    if sources:
+def _answer_and_report(args, engine, config) -> int:
+    record = _answer(engine, args, config)
+    print(f"model: {engine.description}")
+    if engine.sources:
         print("loaded:")
-        print("\n".join(sources))
-    print(f"layout: {prompt.layout.describe()}")
-    print(f"pruning: {config.describe()}")
+        print("\n".join(f"  {part}: {where}" for part, where in engine.sources.items()))
+    print(f"layout: {record.layout.describe()}")
+    print(f"pruning: {record.pruning.describe()}")
     print(f"question: {args.question}")
-    print(f"answer: {result.text}")
-    print(f"tokens: {' '.join(map(str, result.token_ids))}")
-    print(f"FLOPs ratio (pruned / dense): {report.describe()}")
-    print("seconds: " + ", ".join(f"{stage.replace('_', ' ')} {result.seconds.get(stage, 0.0):.3f}"
+    print(f"answer: {record.text}")
+    print(f"tokens: {' '.join(map(str, record.token_ids))}")
+    print(f"FLOPs ratio (pruned / dense): {record.describe_flops()}")
+    print("seconds: " + ", ".join(f"{stage.replace('_', ' ')} {record.seconds.get(stage, 0.0):.3f}"
                                   for stage in STAGES))
     if args.json:
-        data = {**result.to_json(), "question": args.question, "layout": prompt.layout.to_json(),
-                "flops_ratio": report.to_json()}
-        write_text_atomic(args.json, json.dumps(data) + "\n")
+        write_text_atomic(args.json, json.dumps(record.to_json()) + "\n")
         log.info(f"wrote {args.json}")
     return 0

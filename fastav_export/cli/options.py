@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..contract.layout import TokenLayout
+from ..contract.run_limits import check_layout_positions, check_run_memory  # noqa: F401 (the commands' import)
 from ..contract.pruning_config import (
     GLOBAL_POLICIES,
     ROLLOUT_QUERIES,
@@ -89,19 +90,9 @@ def resolve_spec(args) -> ModelSpec | None:
     checkpoint = getattr(args, "checkpoint", None)
     if checkpoint is None:
         return get_model_spec(args.model or DEFAULT_MODEL)
-    from ..models.checkpoint import checkpoint_family, read_config
-    from ..models.families import find_family
+    from ..api.models import checkpoint_spec
 
-    checkpoint_family_name, _ = checkpoint_family(checkpoint)  # also refuses what is not a supported checkpoint
-    if args.model:
-        spec = get_model_spec(args.model)
-        family = find_family(spec.family)
-    else:  # a plain Qwen2 checkpoint has no family folder, so no spec
-        family = find_family(checkpoint_family_name)
-        spec = family.full_size_spec() if family is not None else None
-    if spec is None:
-        return None
-    return family.for_checkpoint(spec, read_config(Path(checkpoint)), f"{checkpoint}/config.json")
+    return checkpoint_spec(checkpoint, args.model)
 
 
 def resolve_layout(args, spec: ModelSpec | None) -> TokenLayout:
@@ -173,25 +164,14 @@ def pruning_source(args, num_layers: int) -> dict:
     return {"kind": "flags" if args.no_prune else "model preset", "overridden": flags}
 
 
-def check_layout_positions(layout: TokenLayout, dims, new_tokens: int = 0) -> None:
-    """The layout (plus `new_tokens` to generate) must fit the model's positions; checked before
-    anything is sized by the layout (a 10**12-token layout would otherwise allocate first)."""
-    if layout.n_tokens + new_tokens > dims.max_position_embeddings:
-        extra = f" + {new_tokens} new" if new_tokens else ""
-        raise FastAVError(f"{layout.n_tokens} tokens{extra} exceed the model's {dims.max_position_embeddings} "
-                          "positions: shorten the layout" + (" or --max-new-tokens" if new_tokens else ""))
-
-
 def decoder_dims(args, spec: ModelSpec | None):
     """The decoder's dimensions, read from --checkpoint's config when given."""
 
     if getattr(args, "checkpoint", None) is None:
         return spec.dims
-    from ..models.checkpoint import read_config
-    from ..models.families import checkpoint_decoder_dims
+    from ..api.models import checkpoint_dims
 
-    checkpoint = Path(args.checkpoint)
-    return checkpoint_decoder_dims(spec, read_config(checkpoint), f"{checkpoint}/config.json")
+    return checkpoint_dims(spec, args.checkpoint)
 
 
 def check_weights_available(args, spec: ModelSpec) -> None:
@@ -221,22 +201,3 @@ def load_decoder(args, spec: ModelSpec | None, dtype, device="cpu", attn_impleme
 
     return family_decoder(spec, getattr(args, "checkpoint", None), getattr(args, "seed", 0), dtype, device,
                           attn_implementation)
-
-
-def check_run_memory(layout, config, dims, batch: int, new_tokens: int, dtype_bytes: int,
-                     synthetic: bool) -> None:
-    """One line when a run of `batch` rows cannot fit in memory: the inputs (synthetic ones are
-    drawn as noise and table rows, then combined), every layer's KV buffer sized for its
-    tokens plus the generation, one layer's activations and the logits."""
-    from ..contract.schedule import make_schedule
-    from ..user_io.memory import check_fits
-
-    schedule = make_schedule(layout, config, dims.num_layers)
-    n, d = layout.n_tokens, dims.hidden_size
-    inputs = batch * n * d * 4 * (3 if synthetic else 1)
-    kv = sum(2 * batch * dims.num_kv_heads * (tokens + new_tokens) * dims.head_size * dtype_bytes
-             for tokens in schedule.tokens)
-    activations = batch * n * (4 * d + 2 * dims.intermediate_size) * 4
-    logits = 2 * batch * dims.vocab_size * 4
-    check_fits(inputs + kv + activations + logits, f"a batch of {batch} x {n} tokens (inputs, KV buffers, "
-               "activations)", "use a smaller --batch, a shorter layout or fewer --max-new-tokens")

@@ -1,7 +1,7 @@
 """The most tokens a prompt may have where a clip's layout follows its length, and how to say so.
 
 An engine takes the `--max-tokens` it was built for; the PyTorch reference takes the decoder's
-positions less the tokens it will generate (what `cli.options.check_layout_positions` allows).
+positions less the tokens it will generate (what `contract.run_limits.check_layout_positions` allows).
 `FrontEnd` checks a clip against it from the clip's length, before anything is decoded.
 """
 

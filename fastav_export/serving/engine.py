@@ -1,9 +1,10 @@
 """An engine directory opened for serving: requests in, greedy tokens out.
 
 `ServedEngine` validates the engine directory once (format and the sha256 of every
-file), then answers requests. The runtime backend (TensorRT on a GPU, ONNX Runtime on
-CPU: `open_graphs`) is opened once; the pipeline over it is built for one layout and
-pruning config, which is cheap, and cached per (layout, config). `stream` and `generate`
+file), then answers requests. It opens the engine as the Python API does
+(`api.runners.EngineDirRunner`: the graphs once, TensorRT on a GPU or ONNX Runtime on CPU,
+the front end, and one pipeline per (layout, pruning config), which is cheap, cached), so a
+served answer is built as `run` and `eval` build theirs. `stream` and `generate`
 run one request at a time; the Triton model batches requests of different prompts
 together through `scheduler.ContinuousBatcher`, which prefills each request with
 `pipeline` and decodes the rows together.
@@ -12,12 +13,12 @@ together through `scheduler.ContinuousBatcher`, which prefills each request with
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import numpy as np
 
+from ..api.runners import EngineDirRunner
 from ..closing import Closing
 from ..contract.flops import flops_report
 from ..engine.manifest import EngineManifest, load_engine_dir
@@ -25,11 +26,9 @@ from ..errors import FastAVError
 from ..media.decode import NoAudioTrack
 from ..models import placeholder_id_for
 from ..runtime.answer import stream_answer
-from ..runtime.backends import open_engine_backend, open_graphs
 from .request import AUDIO, MEDIA, QUESTION, SILENT_AUDIO, ServingRequest, parse_media_request, parse_request
 
 log = logging.getLogger("fastav_export")
-CACHED_BACKENDS = 4  # distinct (layout, config) pipelines kept per model instance (their KV buffers)
 
 
 @dataclass(frozen=True)
@@ -53,23 +52,13 @@ class ServedEngine(Closing):
         self.default_max_new_tokens = min(16, manifest.max_new_tokens) if default_max_new_tokens is None \
             else default_max_new_tokens
         self.backend_name, self.threads = backend, threads
-        self._backends: OrderedDict = OrderedDict()
-        self._graphs = open_graphs(manifest, backend, threads)  # sessions or engines, shared by every request
-        self.front_end = None
-        if manifest.media is not None:  # encoders + tokenizer: media requests (question + video bytes)
-            from ..runtime.front_end import FrontEnd
-
-            self.front_end = FrontEnd.from_engine(manifest, threads, self._graphs.name, for_client=True)
+        self._runner = EngineDirRunner(manifest, backend, threads, for_client=True)
+        self.front_end = self._runner.front  # encoders + tokenizer: media requests (question + video bytes)
         self.default_backend = self.pipeline(manifest.layout, manifest.pruning, self.default_max_new_tokens)
 
     def close(self) -> None:
-        """Release every cached pipeline (their KV buffers), then the shared sessions or engines."""
-        for backend in self._backends.values():
-            backend.close()
-        self._backends.clear()
-        self._graphs.close()
-        if self.front_end is not None:
-            self.front_end.close()
+        """Release every cached pipeline (their KV buffers), the front end, then the shared sessions or engines."""
+        self._runner.close()
 
     @classmethod
     def open(cls, engine_dir, **kwargs) -> "ServedEngine":
@@ -79,21 +68,12 @@ class ServedEngine(Closing):
     @property
     def graphs(self):
         """The engine's graphs (sessions or engines), shared by every pipeline of this engine."""
-        return self._graphs
+        return self._runner.graphs
 
     def pipeline(self, layout, config, max_new_tokens: int | None = None):
         """The pipeline for one (layout, config) over the shared graphs, cached; its `hand_over` gives a
         prefilled request's KV buffers away (the batcher)."""
-        key = (layout, config)
-        if key in self._backends:
-            self._backends.move_to_end(key)
-            return self._backends[key]
-        backend = open_engine_backend(self.manifest, layout, config, graphs=self._graphs,
-                                      max_new_tokens=max_new_tokens)
-        self._backends[key] = backend
-        while len(self._backends) > CACHED_BACKENDS:
-            self._backends.popitem(last=False)
-        return backend
+        return self._runner.pipeline(layout, config, max_new_tokens)
 
     @property
     def backend_kind(self) -> str:

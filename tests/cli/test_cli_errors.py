@@ -105,6 +105,13 @@ COMMANDS = {
         "--triton": ["not a number", "zero", "negative", "huge", "a directory"],
         "--port": ["not a number", "negative", "huge", "nan"], "--max-body-mb": COUNTS + ["huge"],
         "--media-root": ["missing path", "a file"], **COMMON}),
+    "eval": (["--data", "DATA", "--model", "videollama2-tiny", "--out", "OUT"], {
+        "--data": JSON_FILES, "--limit": COUNTS, "--max-new-tokens": COUNTS, "--media-root": ["missing path", "a file"],
+        "--out": ["a file"], "--preset": ["missing path", "a directory"], "--seed": ["not a number", "negative", "huge"],
+        "--checkpoint": ["missing path", "a file", "a JSON list config", "a dims-less config"], **COMMON}),
+    "eval ENGINE_DIR": (["--data", "DATA"], {"": ENGINES}),
+    "sample-dataset": (["OUT"], {"--clips": COUNTS + ["huge"], **COMMON}),
+    "sample-dataset OUT": ([], {"": ["a file"]}),
     "sample-clip": (["OUT"], {"": NUMBERS, **COMMON}),
     "sample-clip OUT": ([], {"": OUTPUT_FILES}),
 }
@@ -130,6 +137,11 @@ def _sample(tmp):
     return tmp / "sample.npy"
 
 
+def _dataset(tmp):
+    """A valid one-question eval dataset (its clip need not exist: errors come before any sample runs)."""
+    return _write(tmp / "questions.jsonl", b'{"id": "1", "video": "clip.mp4", "question": "What?", "answer": "yes"}\n')
+
+
 def _npz(tmp):
     np.savez(tmp / "e.npz", embeds=np.zeros((72, 64), np.float32))
     return tmp / "e.npz"
@@ -143,7 +155,7 @@ def test_malformed_argument_is_one_error_line(command, flag, kind, tmp_path, tin
     engine = str(tiny_engine("videollama2-tiny").path)
     argv = [command.split()[0]]
     placeholders = {"ENGINE": engine, "REPO": str(tmp_path / "repo"), "SAMPLES": str(_sample(tmp_path)),
-                    "OUT": str(tmp_path / "preset.json")}
+                    "OUT": str(tmp_path / "preset.json"), "DATA": str(_dataset(tmp_path))}
     argv += [placeholders.get(arg, arg) for arg in base]
     value = VALUES[kind](scratch)
     argv += [value] if flag == "" else [flag, value]

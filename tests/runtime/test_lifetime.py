@@ -31,5 +31,5 @@ def test_a_shared_runner_outlives_the_pipelines_over_it(tiny_engine):
 def test_a_served_engine_closes_its_pipelines_and_sessions(tiny_engine):
     with ServedEngine(tiny_engine("videollama2-tiny")) as engine:
         pipeline = engine.default_backend
-        assert engine._graphs.sessions
-    assert not engine._graphs.sessions and pipeline.kv is None
+        assert engine.graphs.sessions
+    assert not engine.graphs.sessions and pipeline.kv is None

@@ -19,6 +19,7 @@ try:
     from fastav_export.serving.engine import ServedEngine
     from fastav_export.serving.request import INPUT_NAMES
     from fastav_export.serving.scheduler import Cancelled, ContinuousBatcher, ServerBusy
+    from fastav_export.text.text_pieces import new_text
 except ImportError as exc:  # the stub's Python lacks the package: say which one to fix
     if "undefined symbol" in str(exc):  # the stub embeds another build's libpython than that Python's
         raise ImportError(f"the python backend stub's libpython is not the one of the Python on the server's PATH "
@@ -34,19 +35,6 @@ except ImportError as exc:  # the stub's Python lacks the package: say which one
 def _array(tensor):
     # A copy: the stub's buffer is read-only, and torch warns about every non-writable array it wraps.
     return np.array(np.from_dlpack(tensor), copy=True)
-
-
-def _new_text(now: str, sent: str, final: bool = False) -> tuple[str, str]:
-    """(the piece to stream, the text sent after it) when the answer so far reads `now`.
-
-    A byte-level token may end mid-character, which decodes to U+FFFD until its next bytes come:
-    that tail is held back (streamed once it settles, or with the final response), so the pieces
-    joined always equal the final text.
-    """
-    stable = now if final else now.rstrip("\ufffd")
-    if not stable.startswith(sent):
-        return "", sent
-    return stable[len(sent):], stable
 
 
 def _tensor(name, array):
@@ -86,7 +74,7 @@ class _Responses:
             return
         outputs = [_tensor("token_ids", np.array([token_id], np.int64))]
         if self.parsed.stop_ids:  # a media request: the new text too (UTF-8 bytes; empty mid-character)
-            piece, self.sent_text = _new_text(self.model.engine.text(self.tokens, self.parsed), self.sent_text)
+            piece, self.sent_text = new_text(self.model.engine.text(self.tokens, self.parsed), self.sent_text)
             outputs.append(_tensor("text", np.frombuffer(piece.encode("utf-8"), np.uint8)))
         self.sender.send(pb_utils.InferenceResponse(outputs))
 
@@ -102,7 +90,7 @@ class _Responses:
                 text = engine.text(self.tokens, parsed).encode("utf-8")
                 outputs.append(_tensor("text", np.frombuffer(text, np.uint8)))
         elif parsed.stop_ids:  # the text held back at the end (an unfinished character), with the summary
-            piece, _ = _new_text(engine.text(self.tokens, parsed), self.sent_text, final=True)
+            piece, _ = new_text(engine.text(self.tokens, parsed), self.sent_text, final=True)
             outputs.append(_tensor("text", np.frombuffer(piece.encode("utf-8"), np.uint8)))
         self.sender.send(pb_utils.InferenceResponse(outputs), flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
 
