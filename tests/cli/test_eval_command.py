@@ -181,3 +181,29 @@ def test_bad_input_is_one_line_before_any_model_loads(argv, message, dataset, tm
     import re
 
     assert re.search(message, err), err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("format", ["music-avqa", "avqa", "avhbench"])
+def test_each_public_format_runs_end_to_end(format, engine_dir, tmp_path, capsys):
+    """A small file in the dataset's own format, with clips named as its videos are, evaluates in full."""
+    from fastav_export.media.sample_clip import write_sample_clip
+
+    from ..evaluation.test_datasets import AVHBENCH, AVQA, MUSIC_AVQA
+
+    entries, video_key = {"music-avqa": (MUSIC_AVQA, "video_id"), "avqa": (AVQA, "video_name"),
+                          "avhbench": (AVHBENCH, "video_id")}[format]
+    media = tmp_path / "media"
+    media.mkdir()
+    for video in {entry[video_key] for entry in entries}:
+        write_sample_clip(media / f"{video}.mp4", seconds=2.0)
+    data = tmp_path / f"{format}.json"
+    data.write_text(json.dumps(entries))
+    out = tmp_path / "out"
+    code, printed = _eval(capsys, str(engine_dir), "--data", str(data), "--format", format, "--media-root",
+                          str(media), "--out", str(out), "--max-new-tokens", "4", "-q")
+    assert code == 0, printed
+    records = _records(out)
+    assert records and all(r["error"] is None and isinstance(r["correct"], bool) for r in records)
+    assert all(r["type"] for r in records) or format == "avqa"  # AVQA's second entry has no type
+    assert "Accuracy by question type" in printed
