@@ -68,22 +68,23 @@ class Engine(Closing):
 
     @classmethod
     def open(cls, source: str | Path, *, backend: str | None = None, device: str = "cpu",
-             dtype: str = "float32", threads: int | None = None) -> "Engine":
+             dtype: str = "float32", threads: int | None = None, model: str | None = None) -> "Engine":
         """Open `source`:
         - an engine directory from `fastav-export build` (backend "ort" or "trt"; default: trt where
           its TensorRT engines can run, else ort; `threads`: ONNX Runtime's intra-op threads);
         - a local Hugging Face snapshot directory, or a registered model name such as
           "videollama2-tiny" (seeded random weights; tiny models only), on the PyTorch reference
-          (backend "torch"; `device` and `dtype` apply to it only).
+          (backend "torch"; `device` and `dtype` apply to it only; `model` names a snapshot's registered
+          model where its config alone does not, as `--model` does with `--checkpoint`).
         Everything is validated first (an engine directory's files against their sha256)."""
         path = Path(source)
         if _is_engine_dir(path):
             if backend == "torch":
                 raise FastAVError(f"{path} is an engine directory, which runs on ort or trt: open a checkpoint or a "
                                   "model name for backend='torch'")
-            if (device, dtype) != ("cpu", "float32"):
-                raise FastAVError("device and dtype apply to the torch backend: an engine runs in its built "
-                                  "precision where its backend runs")
+            if (device, dtype, model) != ("cpu", "float32", None):
+                raise FastAVError("device, dtype and model apply to the torch backend: an engine runs its built model "
+                                  "in its built precision where its backend runs")
             from ..engine.manifest import load_engine_dir
             from .runners import EngineDirRunner
 
@@ -96,7 +97,7 @@ class Engine(Closing):
                               "backend")
         from .models import open_reference
 
-        return cls(open_reference(source, device=device, dtype=dtype))
+        return cls(open_reference(source, device=device, dtype=dtype, model=model))
 
     @property
     def model(self) -> str:

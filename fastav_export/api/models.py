@@ -34,8 +34,9 @@ def checkpoint_dims(spec, checkpoint: str | Path):
     return checkpoint_decoder_dims(spec, read_config(Path(checkpoint)), f"{checkpoint}/config.json")
 
 
-def open_reference(source: str | Path, device: str = "cpu", dtype: str = "float32"):
-    """A `ReferenceRunner` for a checkpoint directory or a registered tiny model's name."""
+def open_reference(source: str | Path, device: str = "cpu", dtype: str = "float32", model: str | None = None):
+    """A `ReferenceRunner` for a checkpoint directory (read as `model` when given) or a registered tiny
+    model's name."""
     import torch
 
     from .runners import ReferenceRunner
@@ -49,13 +50,17 @@ def open_reference(source: str | Path, device: str = "cpu", dtype: str = "float3
     if torch_device.type == "cuda" and not torch.cuda.is_available():
         raise FastAVError("device cuda but this torch has no CUDA device: use device='cpu'")
     path = Path(source)
+    if model is not None and model not in model_names():
+        raise FastAVError(f"model {model!r} is not registered: use one of {', '.join(model_names())}")
     if path.is_dir():
-        spec = checkpoint_spec(path)
+        spec = checkpoint_spec(path, model)
         if spec is None:
             raise FastAVError(f"{path} is a plain Qwen2 checkpoint: it has no encoders to answer questions about "
                               "videos")
         return ReferenceRunner.load(spec, checkpoint_dims(spec, path), path.resolve().name, checkpoint=path,
                                     device=device, dtype=dtype)
+    if model is not None:
+        raise FastAVError(f"model names a checkpoint directory's model, but {source} is not a directory")
     if str(source) not in model_names():
         raise FastAVError(f"{source} is neither an engine directory, a checkpoint directory nor a registered model "
                           f"({', '.join(model_names())})")

@@ -115,7 +115,7 @@ def test_an_engine_without_rollout_names_the_setting_for_python_callers(tiny_eng
     with fastav_export.Engine.open(manifest.path) as engine:
         with pytest.raises(FastAVError, match="runs on ort or trt"):
             fastav_export.Engine.open(manifest.path, backend="torch")
-        with pytest.raises(FastAVError, match="device and dtype apply to the torch backend"):
+        with pytest.raises(FastAVError, match="device, dtype and model apply to the torch backend"):
             fastav_export.Engine.open(manifest.path, device="cuda")
         with pytest.raises(FastAVError, match="the engine's graphs split the decoder at layer"):
             engine.answer(video=clip, question=QUESTION, pruning=PruningConfig(global_layer=1))
@@ -124,3 +124,19 @@ def test_an_engine_without_rollout_names_the_setting_for_python_callers(tiny_eng
 def test_prompt_inputs_are_the_decoders_input(reference, clip):
     prompt, embeds, seconds = reference.prompt_inputs(clip, QUESTION)
     assert embeds.shape == (1, prompt.layout.n_tokens, 64) and "media_decode" in seconds
+
+
+def test_a_local_snapshot_answers_as_run_with_checkpoint_does(tmp_path, clip, capsys):
+    """A tiny snapshot with the real key names and file kinds, read as the registered model it is."""
+    from fastav_export.testing.snapshots import write_tiny_videollama2_av_snapshot
+
+    snapshot = tmp_path / "snapshot"
+    write_tiny_videollama2_av_snapshot(snapshot)
+    with fastav_export.Engine.open(snapshot, model="videollama2-tiny") as engine:
+        assert engine.model == "snapshot" and engine.sources
+        record = engine.answer(video=clip, question=QUESTION, max_new_tokens=4)
+    expected = _run_json(tmp_path, capsys, "--checkpoint", str(snapshot), "--model", "videollama2-tiny", "--video",
+                         str(clip), "--question", QUESTION, "--max-new-tokens", "4")
+    assert _without_seconds(record.to_json()) == _without_seconds(expected)
+    with pytest.raises(FastAVError, match="model 'videollama3' is not registered"):
+        fastav_export.Engine.open(snapshot, model="videollama3")
