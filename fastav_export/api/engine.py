@@ -141,6 +141,7 @@ class Engine(Closing):
               max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, name=None) -> PruningConfig:
         """The resolved config, checked against what the engine can run (K, rollout graph, new tokens);
         `name` names a setting in the error. Nothing is decoded."""
+        self._check_media_path()
         config = self.pruning_config(pruning)
         _check_new_tokens(max_new_tokens)
         self._runner.check(None, config, max_new_tokens, name or _setting_name)
@@ -208,13 +209,16 @@ class Engine(Closing):
         from ..text.prompt import check_question
 
         runner = self._runner
-        if runner.front is None:
-            raise FastAVError(f"{self.model} holds the decoder only (no encoders or tokenizer): rebuild it with "
-                              "encoders to answer questions about videos")
+        self._check_media_path()
         check_question(question)
         prompt, seconds = runner.front.prompt(question, _source(video, "video"), _source(audio, "audio"),
                                               silent_audio)
         return prompt, prompt.splice(runner.text_embeds(prompt.text_ids())), seconds
+
+    def _check_media_path(self) -> None:
+        if self._runner.front is None:
+            raise FastAVError(f"{self.model} holds the decoder only (no encoders or tokenizer): rebuild it without "
+                              "--decoder-only to answer questions about videos")
 
     def close(self) -> None:
         self._runner.close()

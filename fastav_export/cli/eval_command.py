@@ -97,6 +97,7 @@ def main(args) -> int:
         policies.append(parse_policy(f"preset:{args.preset}"))
     samples = read_dataset(args.data, args.format, args.media_root, args.limit)  # before any model loads
     with _open_engine(args) as engine:
+        engine.check(max_new_tokens=args.max_new_tokens)  # an engine without encoders answers no sample
         runs = _policy_runs(engine, policies, args.max_new_tokens)
         return _evaluate(args, engine, samples, runs, out)
 
@@ -180,7 +181,13 @@ def _evaluate(args, engine, samples, runs, out: Path) -> int:
         return tqdm(work, desc="eval", unit="answer", disable=args.quiet or not work, dynamic_ncols=True,
                     mininterval=0.1 if sys.stderr.isatty() else 30.0)
 
-    records = run_evaluation(engine, samples, runs, out / PREDICTIONS, args.max_new_tokens, args.resume, progress)
+    try:
+        records = run_evaluation(engine, samples, runs, out / PREDICTIONS, args.max_new_tokens, args.resume,
+                                 progress)
+    except KeyboardInterrupt:
+        log.warning(f"interrupted: every answer so far is in {out / PREDICTIONS}; run the same command with "
+                    "--resume to continue")
+        raise
     summary = summarize(records, [run.name for run in runs])
     summary = {"model": engine.model, "backend": engine.backend, "data": str(args.data),
                "samples": len(samples), **summary}

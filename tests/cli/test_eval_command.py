@@ -207,3 +207,11 @@ def test_each_public_format_runs_end_to_end(format, engine_dir, tmp_path, capsys
     assert records and all(r["error"] is None and isinstance(r["correct"], bool) for r in records)
     assert all(r["type"] for r in records) or format == "avqa"  # AVQA's second entry has no type
     assert "Accuracy by question type" in printed
+
+
+def test_an_engine_without_encoders_is_refused_before_any_sample(tiny_engine, dataset, tmp_path, capsys):
+    decoder_only = tiny_engine("videollama2-tiny").path
+    code = main(["eval", str(decoder_only), "--data", str(dataset), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "holds the decoder only" in err, err
+    assert not (tmp_path / "out" / "predictions.jsonl").exists()
