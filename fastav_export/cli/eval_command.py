@@ -60,7 +60,7 @@ def add_arguments(parser) -> None:
                        help=f"comma-separated pruning policies (default {DEFAULT_POLICIES})")
     group.add_argument("--preset", metavar="FILE", type=Path,
                        help="also run the policy of this preset file (`fastav-export calibrate --out`)")
-    group.add_argument("--max-new-tokens", type=positive_int, default=16, help="longest answer (default 16)")
+    group.add_argument("--max-new-tokens", type=positive_int, default=16, metavar="N", help="longest answer (default 16)")
     group = parser.add_argument_group("output")
     group.add_argument("--out", metavar="DIR", type=Path,
                        help="directory of predictions.jsonl and the summaries (default eval-<data file's stem>)")
