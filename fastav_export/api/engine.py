@@ -148,7 +148,7 @@ class Engine(Closing):
         return config
 
     def answer(self, video: str | Path | bytes, question: str, *, audio: str | Path | bytes | None = None,
-               silent_audio: bool = False, pruning: str | PruningConfig | None = None,
+               silent_audio: bool = False, pruning: str | PruningPolicy | PruningConfig | None = None,
                max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS) -> AnswerRecord:
         """Answer `question` about `video` (a file path or the file's bytes; its audio track unless
         `audio`, or silence with `silent_audio`) with greedy decoding; see `pruning_config`."""
@@ -156,7 +156,7 @@ class Engine(Closing):
         return record
 
     def stream(self, video: str | Path | bytes, question: str, *, audio: str | Path | bytes | None = None,
-               silent_audio: bool = False, pruning: str | PruningConfig | None = None,
+               silent_audio: bool = False, pruning: str | PruningPolicy | PruningConfig | None = None,
                max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS) -> Iterator[str]:
         """The answer's text in pieces as it is generated; joined, they equal `answer(...).text`."""
         for piece in self._generate(video, question, audio, silent_audio, pruning, max_new_tokens):
@@ -166,37 +166,24 @@ class Engine(Closing):
     def _generate(self, video, question, audio, silent_audio, pruning, max_new_tokens, pieces: bool = True):
         """Text pieces as tokens come (with `pieces`), then the AnswerRecord."""
         from ..contract.flops import flops_report
-        from ..runtime.answer import Answer, stream_answer
-        from ..text.text_pieces import new_text
-        from ..text.tokenizer import decode_text
+        from ..runtime.answer import Answer, answer_pieces
 
         runner = self._runner
         config = self.check(pruning, max_new_tokens)
         prompt, embeds, seconds = self._prompt_inputs(video, question, audio, silent_audio)
         runner.check_prompt(prompt.layout, config, max_new_tokens)
         backend = runner.pipeline(prompt.layout, config, max_new_tokens)
-        stops = runner.front.stop_ids()
-        timings, kept, logits, tokens, sent = {}, {}, [], [], ""
-
-        def on_prefill(prefill):
-            kept.update({layer: idx[0].cpu().tolist() for layer, idx in prefill.kept.items()})
-            logits.append(prefill.logits[0].float().cpu().numpy())
-
-        for token in stream_answer(backend, embeds, max_new_tokens, stops, timings, on_prefill,
-                                   positions=prompt.positions):
-            tokens.append(token)
-            if pieces:
-                piece, sent = new_text(decode_text(runner.front.tokenizer, tokens, stops), sent)
-                yield piece
-        text = decode_text(runner.front.tokenizer, tokens, stops)
-        piece, _ = new_text(text, sent, final=True)
-        yield piece
-        result = Answer(tokens, text, kept, embeds.shape[1], logits[0], {**seconds, **timings})
+        for item in answer_pieces(backend, embeds, max_new_tokens, runner.front.tokenizer, runner.front.stop_ids(),
+                                  prompt.positions, pieces):
+            if not isinstance(item, Answer):
+                yield item
+        result = item
+        result.seconds = {**seconds, **result.seconds}
         report = flops_report(runner.dims, backend.schedule)
         data = {**result.to_json(), "question": question, "layout": prompt.layout.to_json(),
                 "flops_ratio": report.to_json()}
-        yield AnswerRecord(text, tokens, list(backend.schedule.tokens), report.to_json(), result.seconds,
-                           prompt.layout, config, question, data, report)
+        yield AnswerRecord(result.text, result.token_ids, list(backend.schedule.tokens), report.to_json(),
+                           result.seconds, prompt.layout, config, question, data, report)
 
     def prompt_inputs(self, video: str | Path | bytes, question: str, *, audio: str | Path | bytes | None = None,
                       silent_audio: bool = False):

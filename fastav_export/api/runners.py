@@ -40,7 +40,6 @@ class EngineDirRunner(Closing):
             self.graphs.close()
             raise
         self.dims, self.base_config, self.name = manifest.dims, manifest.pruning, manifest.model
-        self.numerics = manifest.numerics
         encoders = "" if self.front is None else (
             "; encoders on " + ("TensorRT" if self.front.encoders.name == "trt" else "ONNX Runtime"))
         self.title = (f"{manifest.model} engine {manifest.path}, {self.backend_name} backend on "
@@ -116,8 +115,7 @@ class ReferenceRunner(Closing):
 
         self.front = FrontEnd.from_parts(self.spec, self.parts)
         self.base_config = self.spec.preset.resolve(self.dims.num_layers)
-        self.numerics = str(self.dtype).removeprefix("torch.")
-        self.title = f"{self.name}, torch backend on {self.device} ({self.numerics})"
+        self.title = f"{self.name}, torch backend on {self.device} ({str(self.dtype).removeprefix('torch.')})"
         self.sources = dict(self.parts.sources)
 
     @classmethod

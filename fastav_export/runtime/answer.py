@@ -75,16 +75,31 @@ def stream_answer(backend, inputs_embeds: torch.Tensor, max_new_tokens: int, sto
     timings["decode"] = time.perf_counter() - started
 
 
-def answer(backend, inputs_embeds: torch.Tensor, max_new_tokens: int, tokenizer, stop_ids, positions=None) -> Answer:
-    """Every token of `stream_answer`, then the text."""
+def answer_pieces(backend, inputs_embeds: torch.Tensor, max_new_tokens: int, tokenizer, stop_ids, positions=None,
+                  pieces: bool = True) -> Iterator[str | Answer]:
+    """`stream_answer`'s tokens as text: with `pieces`, the new text after each token (a character split
+    across tokens is held back until whole, so the pieces join to the answer's text); last, the Answer."""
+    from ..text.text_pieces import new_text
     from ..text.tokenizer import decode_text
 
-    timings, kept, logits = {}, {}, []
+    timings, kept, logits, tokens, sent = {}, {}, [], [], ""
 
     def keep(prefill):
         kept.update({layer: idx[0].cpu().tolist() for layer, idx in prefill.kept.items()})
         logits.append(prefill.logits[0].float().cpu().numpy())
 
-    tokens = list(stream_answer(backend, inputs_embeds, max_new_tokens, stop_ids, timings, keep, positions=positions))
-    return Answer(tokens, decode_text(tokenizer, tokens, stop_ids), kept, inputs_embeds.shape[1], logits[0],
-                  timings)
+    for token in stream_answer(backend, inputs_embeds, max_new_tokens, stop_ids, timings, keep, positions=positions):
+        tokens.append(token)
+        if pieces:
+            piece, sent = new_text(decode_text(tokenizer, tokens, stop_ids), sent)
+            yield piece
+    text = decode_text(tokenizer, tokens, stop_ids)
+    if pieces:
+        yield new_text(text, sent, final=True)[0]
+    yield Answer(tokens, text, kept, inputs_embeds.shape[1], logits[0], timings)
+
+
+def answer(backend, inputs_embeds: torch.Tensor, max_new_tokens: int, tokenizer, stop_ids, positions=None) -> Answer:
+    """Every token of `stream_answer`, then the text."""
+    *_, result = answer_pieces(backend, inputs_embeds, max_new_tokens, tokenizer, stop_ids, positions, pieces=False)
+    return result
