@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from fastav_export.errors import FastAVError
+from fastav_export.models import get_model_spec
 from fastav_export.media.decode import (
     ALLOWED_FORMATS,
     MAX_FRAME_PIXELS,
@@ -66,7 +67,7 @@ def test_playlists_and_descriptors_as_bytes_get_one_identical_error_quickly(besi
         started = time.perf_counter()
         with pytest.raises(FastAVError) as caught:
             read_video_frames(payload, 4)
-        assert time.perf_counter() - started < 2, kind  # an SDP would wait 10 s for RTP packets
+        assert time.perf_counter() - started < 5, kind  # an SDP would wait 10 s for RTP packets
         messages.add(str(caught.value))
     assert len(messages) == 1, messages  # a client cannot tell which files the server has
     (message,) = messages
@@ -149,6 +150,7 @@ def test_the_documented_pixel_limit_is_the_one_checked():
 DECODE_FRAMES = """
 import sys
 from fastav_export.errors import FastAVError
+from fastav_export.models import get_model_spec
 from fastav_export.media.decode import read_video_frames
 try:
     result = {"shape": list(read_video_frames(sys.argv[1], 2, frame_pixels=(4 * 384) ** 2).shape), "error": None}
@@ -181,13 +183,24 @@ def test_audio_decoding_stops_at_the_seconds_used(tmp_path):
 
 
 MEDIA_TENSORS = """
-import sys, time
+import sys
+from fastav_export.media import decode
 from fastav_export.models import get_model_spec
 from fastav_export.runtime.media_inputs import media_tensors
+
+# Count what FFmpeg decodes rather than time it: a count does not depend on how busy the CPUs are.
+decoded = 0
+whole_track = decode._resampled_track
+def counted_track(*args):
+    global decoded
+    for chunk in whole_track(*args):
+        decoded += len(chunk)
+        yield chunk
+decode._resampled_track = counted_track
+
 spec = get_model_spec(sys.argv[1])
-started = time.process_time()  # CPU seconds: what other processes run does not count
 tensors = media_tensors(sys.argv[2], spec.video, spec.audio, audio=sys.argv[3])
-result = {"fbank": list(tensors.fbank.shape), "seconds": time.process_time() - started}
+result = {"fbank": list(tensors.fbank.shape), "decoded_seconds": decoded / 16_000}
 """
 
 
@@ -199,4 +212,5 @@ def test_a_long_audio_file_is_decoded_only_as_far_as_it_is_used(tmp_path):
     assert long["fbank"] == short["fbank"]
     # a whole hour is 115 MB as int16 and 230 MB as float32, and takes seconds to decode
     assert long["peak_mb"] < short["peak_mb"] + 50, (short, long)
-    assert long["seconds"] < short["seconds"] + 1.0, (short, long)
+    # what the model uses is the first audio window, plus at most one decoded packet past it
+    assert 0 < long["decoded_seconds"] <= get_model_spec("videollama2-tiny").audio.seconds + 1.0, (short, long)
