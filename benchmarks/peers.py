@@ -29,7 +29,10 @@ Each round is one prefill and --decode-steps greedy decode steps per variant; th
 variants take turns (in a rotating order) and a short pause separates them, so no
 variant's idle threads spin while another is timed. Prints prefill ms, decode ms/token
 and peak RSS (median [min-max] over the rounds; RSS per round, plus the peak while
-loading), the greedy tokens' agreement, and whether each speed target is met.
+loading), the greedy tokens' agreement, and whether each speed target is met. Then what the int4
+targets are made of: each variant's peak RSS above its process after imports (torch and the
+runtime, before any weights), and the int4 pruned engines teacher-forced along the int4 dense
+engine's tokens (same argmax per step, and the logit gaps where they differ).
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = ("fastav dense", "fastav positional", "fastav rollout", "transformers", "onnxruntime-genai",
             "fastav int4 dense", "fastav int4 positional", "fastav int4 rollout", "onnxruntime-genai int4")
 DENSE_PEERS = ("transformers", "onnxruntime-genai")  # fp32
+INT4_ENGINES = ("fastav int4 dense", "fastav int4 positional", "fastav int4 rollout")
 
 
 # ---- setup (parent) -------------------------------------------------------------------
@@ -211,20 +215,56 @@ def _open_variant(name: str, work: Path, threads: int):
     return open_engine_backend(manifest, manifest.layout, config, "ort", threads=threads)
 
 
-def worker(name: str, work: Path, threads: int, decode_steps: int) -> None:
-    """Load the variant, then answer each `round` line on stdin with one JSON line on stdout."""
+def _import_variant(name: str) -> None:
+    """Import what the variant runs on, so that the RSS read next is the process before any weights."""
+    if name == "transformers":
+        import transformers.models.qwen2.modeling_qwen2  # noqa: F401
+    elif name.startswith("onnxruntime-genai"):
+        import onnxruntime  # noqa: F401
+    else:
+        import fastav_export.engine.manifest  # noqa: F401
+        import fastav_export.runtime.backends  # noqa: F401
+
+
+def forced_steps(backend, embeds, tokens: list[int]) -> list[dict]:
+    """Teacher forcing: the prefill, then each decode step fed `tokens[i]` (another run's greedy
+    tokens) instead of this run's own choice. Per step: this run's argmax, its top-2 logit gap, and
+    how far the forced run's token trails that argmax (0 where they agree).
+
+    Unlike free-running agreement, one near-tie here costs one step, not every step after it."""
     import torch
 
-    from fastav_export.runtime.bench import peak_rss_mb, run_round
+    steps = []
+    logits = backend.prefill(embeds, max_new_tokens=len(tokens)).logits[0]
+    for index, wanted in enumerate(tokens):
+        top2 = torch.topk(logits.float(), 2).values
+        steps.append({"argmax": int(logits.argmax()), "gap": float(top2[0] - top2[1]),
+                      "behind": float(logits.max() - logits[wanted])})
+        if index + 1 < len(tokens):
+            logits = backend.decode(torch.tensor([wanted]))[0]
+    return steps
+
+
+def worker(name: str, work: Path, threads: int, decode_steps: int) -> None:
+    """Load the variant, then answer each line on stdin with one JSON line on stdout: `round` (a
+    timed round) or `force [tokens]` (`forced_steps` along those tokens)."""
+    import torch
+
+    from fastav_export.runtime.bench import current_rss_mb, peak_rss_mb, run_round
 
     embeds = torch.from_numpy(np.load(work / "embeds.npy"))
+    _import_variant(name)
+    imported = current_rss_mb()
     backend = _open_variant(name, work, threads)
-    print(json.dumps({"loaded": True, "load_peak_rss_mb": peak_rss_mb()}), flush=True)
+    print(json.dumps({"loaded": True, "load_peak_rss_mb": peak_rss_mb(), "imported_rss_mb": imported}), flush=True)
     for line in sys.stdin:
-        if line.strip() != "round":
+        command, _, argument = line.strip().partition(" ")
+        if command == "round":
+            print(json.dumps(run_round(backend, embeds, decode_steps).__dict__), flush=True)
+        elif command == "force":
+            print(json.dumps(forced_steps(backend, embeds, json.loads(argument))), flush=True)
+        else:
             break
-        result = run_round(backend, embeds, decode_steps)
-        print(json.dumps(result.__dict__), flush=True)
 
 
 # ---- the run (parent) -----------------------------------------------------------------
@@ -235,7 +275,8 @@ class _Worker:
                    "--threads", str(args.threads), "--decode-steps", str(args.decode_steps)]
         self.name = name
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.load_peak = self._read()["load_peak_rss_mb"]
+        loaded = self._read()
+        self.load_peak, self.imported = loaded["load_peak_rss_mb"], loaded["imported_rss_mb"]
 
     def _read(self) -> dict:
         line = self.process.stdout.readline()
@@ -243,10 +284,16 @@ class _Worker:
             raise SystemExit(f"error: the {self.name} worker died (see its output above)")
         return json.loads(line)
 
-    def round(self) -> dict:
-        self.process.stdin.write("round\n")
+    def _ask(self, line: str):
+        self.process.stdin.write(line + "\n")
         self.process.stdin.flush()
         return self._read()
+
+    def round(self) -> dict:
+        return self._ask("round")
+
+    def force(self, tokens: list[int]) -> list[dict]:
+        return self._ask(f"force {json.dumps(tokens)}")
 
     def close(self) -> None:
         self.process.stdin.close()
@@ -296,6 +343,25 @@ def _targets(median: dict, peak: dict, tokens: dict, flops_early: float) -> list
     return targets
 
 
+def _print_diagnostics(workers: dict, peak: dict, forced: dict) -> None:
+    """What the int4 targets' figures are made of: memory above the imported process, and agreement
+    step by step when both runs are fed the same tokens."""
+    print("peak RSS above the process after its imports (weights, KV buffers, activations), MiB:")
+    for name in ("fastav positional", "fastav rollout"):
+        int4 = f"fastav int4 {name.split()[1]}"
+        above = {v: peak[v] - workers[v].imported for v in (name, int4)}
+        print(f"  {name.split()[1]:<10} fp32 {above[name]:.0f}, int4 {above[int4]:.0f} "
+              f"(ratio {above[int4] / above[name]:.3f}); imported process {workers[name].imported:.0f}")
+    dense = forced["fastav int4 dense"]
+    print(f"teacher-forced along the int4 dense engine's {len(dense)} greedy tokens (one near-tie costs one step):")
+    for name in INT4_ENGINES[1:]:
+        differ = [i for i, (a, b) in enumerate(zip(forced[name], dense)) if a["argmax"] != b["argmax"]]
+        detail = "; ".join(f"step {i}: dense top-2 gap {dense[i]['gap']:.4f}, this run picks its token by "
+                           f"{forced[name][i]['behind']:.4f}" for i in differ[:3])
+        print(f"  {name}: same argmax at {len(dense) - len(differ)} of {len(dense)} steps"
+              + (f" ({detail})" if detail else ""))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=ROOT / "engines" / "peers",
@@ -333,6 +399,8 @@ def main() -> None:
                     rounds[name].rounds.append(Round(**result))
             log(f"round {index + 1}/{args.warmup + args.rounds} done"
                 + (" (warm-up)" if index < args.warmup else ""))
+        dense4 = rounds["fastav int4 dense"].rounds[-1].tokens[0]
+        forced = {name: workers[name].force(dense4) for name in INT4_ENGINES}
     finally:
         for w in workers.values():
             w.close()
@@ -358,6 +426,8 @@ def main() -> None:
     print(f"greedy tokens equal to transformers' ({len(tokens['transformers'])} tokens): {', '.join(same)}")
     same = [name for name in VARIANTS if "int4" in name and tokens[name] == tokens["fastav int4 dense"]]
     print(f"greedy tokens equal to the fastav int4 dense engine's: {', '.join(same)}")
+
+    _print_diagnostics(workers, peak, forced)
 
     spec = get_model_spec("videollama2")
     report_7b = flops_report(spec.dims, make_schedule(spec.default_layout(), spec.preset, spec.dims.num_layers))

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from fastav_export.runtime.bench import peak_rss_mb, reset_peak_rss
+from fastav_export.runtime.bench import current_rss_mb, peak_rss_mb, reset_peak_rss
 
 from ..cli.test_cli import run_cli
 from ..families import family_cases
@@ -68,15 +68,19 @@ def test_peak_rss_resets_per_round_where_linux_allows():
     _return_freed_memory()
     high = peak_rss_mb()
     reset_peak_rss()
-    resident = _resident_mb()
+    resident = current_rss_mb()
     # The mark restarts from the resident size now (which other threads of a long test process may
     # have grown meanwhile), well below the peak the freed 64 MiB block left.
     assert peak_rss_mb() <= resident + 30 < high
 
 
-def _resident_mb() -> float:
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+def test_current_rss_follows_memory_touched_and_freed():
+    before = current_rss_mb()
+    block = np.ones(64 * 2**20, np.uint8)
+    assert current_rss_mb() >= before + 60
+    del block
+    _return_freed_memory()
+    assert current_rss_mb() < before + 30
 
 
 def _return_freed_memory() -> None:
