@@ -81,17 +81,14 @@ def add_arguments(parser) -> None:
 def main(args) -> int:
     from ..contract.pruning_policy import parse_policies, parse_policy
     from ..evaluation.datasets import read_dataset
-    from ..evaluation.run import PREDICTIONS
+    from ..evaluation.run import PREDICTIONS, check_predictions_file
 
     out = args.out if args.out is not None else Path(f"eval-{args.data.stem}")
     args.out = out
     _check_flags(args)
     check_output_dirs(args, {"--out": out}, extra=[("--data", args.data)] + (
         [("--media-root", args.media_root)] if args.media_root is not None else []))
-    predictions = out / PREDICTIONS
-    if predictions.is_file() and predictions.stat().st_size and not args.resume:
-        raise FastAVError(f"{predictions} already holds predictions: pass --resume to continue that run, or choose "
-                          "another --out")
+    check_predictions_file(out / PREDICTIONS, args.resume)
     policies = parse_policies(args.policies)
     if args.preset is not None:
         policies.append(parse_policy(f"preset:{args.preset}"))

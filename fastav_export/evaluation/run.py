@@ -59,6 +59,13 @@ def read_predictions(path: Path) -> list[dict]:
     return records
 
 
+def check_predictions_file(predictions: Path, resume: bool) -> None:
+    """Refuse to append a new run to predictions of an earlier one, unless it is `resume`d."""
+    if not resume and predictions.exists() and predictions.stat().st_size:
+        raise FastAVError(f"{predictions} already holds predictions: pass --resume to continue that run, or "
+                          "choose another --out")
+
+
 def evaluate_sample(engine, sample: EvalSample, policy: PolicyRun, max_new_tokens: int) -> dict:
     """One prediction record. A sample whose media cannot be read, or that the engine refuses,
     is recorded with its one-line error and `correct` null."""
@@ -84,10 +91,8 @@ def run_evaluation(engine, samples: list[EvalSample], policies: list[PolicyRun],
                    progress: Callable[[Iterable], Iterable] = lambda work: work) -> list[dict]:
     """Run what `predictions` does not hold yet and return the records of `samples` x `policies`
     (in that order). progress: wraps the work list (a progress bar)."""
+    check_predictions_file(predictions, resume)
     existing = read_predictions(predictions) if resume else []
-    if not resume and predictions.exists() and predictions.stat().st_size:
-        raise FastAVError(f"{predictions} already holds predictions: pass --resume to continue that run, or "
-                          "choose another --out")
     done = {(record["id"], record["policy"]): record for record in existing}
     work = [(sample, policy) for sample in samples for policy in policies if (sample.id, policy.name) not in done]
     if done:
